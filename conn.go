@@ -1,0 +1,533 @@
+package auth
+
+import (
+	"context"
+	"crypto/hkdf"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ConnectionState describes an authenticated connection.
+type ConnectionState struct {
+	// HandshakeComplete is true once the handshake succeeded. The other
+	// fields are meaningful only then.
+	HandshakeComplete bool
+	// IsClient is true on the dialing side.
+	IsClient bool
+	// Version is the protocol version spoken.
+	Version uint8
+	// KeyID is the key ID the client presented and proved. On a server it
+	// names the authenticated peer.
+	KeyID string
+	// Suite is the negotiated suite.
+	Suite Suite
+	// Mode is the negotiated mode.
+	Mode Mode
+}
+
+// Conn is a connection authenticated by the hmacauth handshake. It
+// implements net.Conn. In the auth-only mode the bytes after the handshake
+// pass through unchanged.
+//
+// The handshake runs on the first Read or Write if it has not been run
+// explicitly with Handshake or HandshakeContext; Dial and the listener run
+// it before handing the Conn out. If it fails, the underlying connection is
+// closed and every later Read and Write returns the same error.
+type Conn struct {
+	conn     net.Conn
+	cfg      *config
+	isClient bool
+
+	hsMu   sync.Mutex
+	hsDone atomic.Bool
+	hsErr  error
+	state  ConnectionState
+	key    []byte // the authenticated key, for ExportKeyingMaterial
+	th     []byte // the transcript hash over all three messages
+
+	// Client only: the finished message not yet written (it goes out with
+	// the first Write, or before the first Read), and whether the server's
+	// one-byte verdict is still to be read.
+	pendMu      sync.Mutex
+	pending     []byte
+	hasPending  atomic.Bool
+	verdMu      sync.Mutex
+	needVerdict atomic.Bool
+	fatal       atomic.Pointer[error] // set when the server rejected us
+
+	dlMu    sync.Mutex
+	readDL  time.Time
+	writeDL time.Time
+}
+
+func newConn(raw net.Conn, cfg *config, isClient bool) *Conn {
+	return &Conn{conn: raw, cfg: cfg, isClient: isClient}
+}
+
+// Handshake runs the handshake if it has not run yet. It is
+// HandshakeContext with context.Background.
+func (c *Conn) Handshake() error { return c.HandshakeContext(context.Background()) }
+
+// HandshakeContext runs the handshake if it has not run yet and returns its
+// result. The context bounds the handshake and cancels it, closing the
+// connection; once the handshake is over the context no longer affects the
+// connection. The handshake is also bounded by the handshake timeout and by
+// any deadline already set on the Conn, and it restores those deadlines
+// when it ends.
+//
+// On a client, the handshake is complete once the server has proved it
+// holds the key. The client's own proof goes out with its first Write (or
+// before its first Read), and the server's verdict is read transparently by
+// the first Read; WithWaitForVerdict makes the handshake wait for it.
+func (c *Conn) HandshakeContext(ctx context.Context) error {
+	if c.hsDone.Load() {
+		return c.hsErr
+	}
+	c.hsMu.Lock()
+	defer c.hsMu.Unlock()
+	if c.hsDone.Load() {
+		return c.hsErr
+	}
+	c.hsErr = c.handshake(ctx)
+	c.hsDone.Store(true)
+	return c.hsErr
+}
+
+// aLongTimeAgo is a deadline in the past: setting it unblocks any I/O.
+var aLongTimeAgo = time.Unix(1, 0)
+
+func (c *Conn) handshake(ctx context.Context) error {
+	start := time.Now()
+	if err := ctx.Err(); err != nil {
+		c.conn.Close()
+		err = errf([]error{err}, "handshake not started: %v", err)
+		c.report(start, err)
+		return err
+	}
+	deadline, ours := c.handshakeDeadline(ctx, start)
+	c.conn.SetDeadline(deadline)
+
+	var (
+		mu       sync.Mutex
+		finished bool
+	)
+	stop := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !finished {
+			c.conn.SetDeadline(aLongTimeAgo)
+		}
+	})
+	var err error
+	if c.isClient {
+		err = c.clientHandshake()
+	} else {
+		err = c.serverHandshake()
+	}
+	stop()
+	mu.Lock()
+	finished = true
+	mu.Unlock()
+
+	if err != nil {
+		err = c.explain(ctx, err, ours, time.Since(start))
+		c.conn.Close()
+	} else {
+		c.dlMu.Lock()
+		c.conn.SetReadDeadline(c.readDL)
+		c.conn.SetWriteDeadline(c.writeDL)
+		c.dlMu.Unlock()
+		c.state.HandshakeComplete = true
+	}
+	c.report(start, err)
+	return err
+}
+
+// handshakeDeadline is the earliest of the handshake timeout, the context's
+// deadline and the deadlines set on the Conn. ours reports whether it is the
+// handshake timeout.
+func (c *Conn) handshakeDeadline(ctx context.Context, now time.Time) (d time.Time, ours bool) {
+	if c.cfg.timeout > 0 {
+		d, ours = now.Add(c.cfg.timeout), true
+	}
+	if cd, ok := ctx.Deadline(); ok && (d.IsZero() || cd.Before(d)) {
+		d, ours = cd, false
+	}
+	c.dlMu.Lock()
+	defer c.dlMu.Unlock()
+	for _, u := range []time.Time{c.readDL, c.writeDL} {
+		if !u.IsZero() && (d.IsZero() || u.Before(d)) {
+			d, ours = u, false
+		}
+	}
+	return d, ours
+}
+
+// explain turns a handshake failure into the error the caller sees.
+func (c *Conn) explain(ctx context.Context, err error, ours bool, took time.Duration) error {
+	var we *wrapError
+	switch {
+	case ctx.Err() != nil && !errors.As(err, &we):
+		cause := []error{ctx.Err()}
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			cause = append(cause, errDeadline)
+		}
+		return errf(cause, "handshake with %s interrupted after %v: %v", c.conn.RemoteAddr(), took.Round(time.Millisecond), ctx.Err())
+	case errors.Is(err, errDeadline):
+		var sr *shortRead
+		hint := ""
+		if errors.As(err, &sr) && sr.got == 0 && !c.isClient {
+			hint = " (the client sent nothing: an hmacauth client speaks first, while the recipe's client waits for the server; see WithRecipe)"
+		}
+		if ours {
+			return errf([]error{errDeadline}, "handshake with %s timed out after %v%s", c.conn.RemoteAddr(), c.cfg.timeout, hint)
+		}
+		return errf([]error{errDeadline}, "handshake with %s hit the deadline after %v%s", c.conn.RemoteAddr(), took.Round(time.Millisecond), hint)
+	case errors.As(err, &we):
+		return err
+	}
+	return errf([]error{ErrProtocol, err}, "handshake with %s failed: %v", c.conn.RemoteAddr(), err)
+}
+
+// report tells the hook and the logger how the handshake ended.
+func (c *Conn) report(start time.Time, err error) {
+	cfg := c.cfg
+	if cfg.hook == nil && cfg.logger == nil {
+		return
+	}
+	ev := HandshakeEvent{
+		IsClient:   c.isClient,
+		LocalAddr:  c.conn.LocalAddr(),
+		RemoteAddr: c.conn.RemoteAddr(),
+		KeyID:      c.state.KeyID,
+		Suite:      c.state.Suite,
+		Mode:       c.state.Mode,
+		Duration:   time.Since(start),
+		Err:        err,
+	}
+	if cfg.hook != nil {
+		cfg.hook(ev)
+	}
+	if cfg.logger != nil {
+		logEvent(cfg.logger, ev)
+	}
+}
+
+// Read reads application data, running the handshake first if needed. On a
+// client, the first Read sends the pending proof and consumes the server's
+// verdict; a rejection comes back as an error wrapping ErrRejected.
+func (c *Conn) Read(p []byte) (int, error) {
+	if err := c.ready(); err != nil {
+		return 0, err
+	}
+	if c.needVerdict.Load() {
+		return c.readWithVerdict(p)
+	}
+	return c.conn.Read(p)
+}
+
+// ready runs the handshake if needed and sends the client's pending proof.
+func (c *Conn) ready() error {
+	if err := c.Handshake(); err != nil {
+		return err
+	}
+	if e := c.fatal.Load(); e != nil {
+		return *e
+	}
+	if c.hasPending.Load() {
+		return c.flush()
+	}
+	return nil
+}
+
+// flush writes the client's pending proof on its own.
+func (c *Conn) flush() error {
+	c.pendMu.Lock()
+	defer c.pendMu.Unlock()
+	if c.pending == nil {
+		return nil
+	}
+	_, err := c.conn.Write(c.pending)
+	c.pending = nil
+	c.hasPending.Store(false)
+	if err != nil {
+		return c.fail(errf([]error{err}, "sending the client proof: %v", err))
+	}
+	return nil
+}
+
+// fail records an error that ends the connection and returns it.
+func (c *Conn) fail(err error) error {
+	c.fatal.CompareAndSwap(nil, &err)
+	return *c.fatal.Load()
+}
+
+// readWithVerdict reads into p and strips the verdict byte in front of the
+// first application data, so the verdict costs no extra read.
+func (c *Conn) readWithVerdict(p []byte) (int, error) {
+	c.verdMu.Lock()
+	defer c.verdMu.Unlock()
+	if !c.needVerdict.Load() {
+		return c.conn.Read(p)
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	for {
+		n, err := c.conn.Read(p)
+		if n > 0 {
+			if verr := c.verdict(p[0]); verr != nil {
+				return 0, verr
+			}
+			n = copy(p, p[1:n])
+			if n > 0 || err != nil {
+				return n, err
+			}
+			return c.conn.Read(p)
+		}
+		if err != nil {
+			return 0, c.verdictReadErr(err)
+		}
+	}
+}
+
+// readVerdict reads exactly the verdict byte, for paths that hand the raw
+// connection to someone else.
+func (c *Conn) readVerdict() error {
+	c.verdMu.Lock()
+	defer c.verdMu.Unlock()
+	if !c.needVerdict.Load() {
+		return nil
+	}
+	var b [1]byte
+	if _, err := io.ReadFull(c.conn, b[:]); err != nil {
+		return c.verdictReadErr(err)
+	}
+	return c.verdict(b[0])
+}
+
+// verdict records the server's verdict byte. Called with verdMu held.
+func (c *Conn) verdict(v byte) error {
+	c.needVerdict.Store(false)
+	switch v {
+	case verdictAccept:
+		return nil
+	case verdictReject:
+		c.conn.Close()
+		return c.fail(errf([]error{ErrRejected}, "%s rejected this client's proof for key ID %q: the server holds a different key", c.conn.RemoteAddr(), c.state.KeyID))
+	}
+	c.conn.Close()
+	return c.fail(errf([]error{ErrProtocol}, "server sent verdict byte %#02x, want %#02x or %#02x", v, verdictAccept, verdictReject))
+}
+
+func (c *Conn) verdictReadErr(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return c.fail(errf([]error{ErrProtocol, io.ErrUnexpectedEOF}, "%s closed the connection before its verdict on this client's proof", c.conn.RemoteAddr()))
+	}
+	return err // a deadline or a reset: not final, the caller may retry after a timeout
+}
+
+// Write writes application data, running the handshake first if needed. On
+// a client, the first Write carries the pending proof in the same system
+// call (and usually the same packet) as p.
+func (c *Conn) Write(p []byte) (int, error) {
+	if err := c.Handshake(); err != nil {
+		return 0, err
+	}
+	if e := c.fatal.Load(); e != nil {
+		return 0, *e
+	}
+	if c.hasPending.Load() {
+		c.pendMu.Lock()
+		if c.pending != nil {
+			defer c.pendMu.Unlock()
+			proof := len(c.pending)
+			bufs := net.Buffers{c.pending, p}
+			n, err := bufs.WriteTo(c.conn)
+			c.pending = nil
+			c.hasPending.Store(false)
+			if n < int64(proof) {
+				if err == nil {
+					err = io.ErrShortWrite
+				}
+				return 0, c.fail(errf([]error{err}, "sending the client proof: %v", err))
+			}
+			return int(n) - proof, err
+		}
+		c.pendMu.Unlock()
+	}
+	return c.conn.Write(p)
+}
+
+// Close closes the connection. A client's proof that is still pending is
+// sent first, so a client that connects and closes at once is not counted
+// as a failed handshake by the server.
+func (c *Conn) Close() error {
+	if c.hasPending.Load() && c.pendMu.TryLock() {
+		if c.pending != nil {
+			c.conn.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+			c.conn.Write(c.pending)
+			c.pending = nil
+			c.hasPending.Store(false)
+		}
+		c.pendMu.Unlock()
+	}
+	return c.conn.Close()
+}
+
+// CloseWrite shuts down the writing side of the underlying connection, if
+// it supports that (TCP and Unix connections do), so the peer reads EOF
+// while this side can still read. The handshake must be complete.
+func (c *Conn) CloseWrite() error {
+	if !c.hsDone.Load() {
+		return errf(nil, "CloseWrite before the handshake completed")
+	}
+	if err := c.ready(); err != nil {
+		return err
+	}
+	cw, ok := c.conn.(interface{ CloseWrite() error })
+	if !ok {
+		return errf([]error{errors.ErrUnsupported}, "CloseWrite: %T does not support half-close", c.conn)
+	}
+	return cw.CloseWrite()
+}
+
+// CloseRead shuts down the reading side of the underlying connection, if it
+// supports that.
+func (c *Conn) CloseRead() error {
+	cr, ok := c.conn.(interface{ CloseRead() error })
+	if !ok {
+		return errf([]error{errors.ErrUnsupported}, "CloseRead: %T does not support half-close", c.conn)
+	}
+	return cr.CloseRead()
+}
+
+// ReadFrom copies from r to the connection. It lets io.Copy reach the
+// underlying connection's ReadFrom, so copies between TCP connections keep
+// using splice and sendfile; when r is itself an auth-only *Conn, the copy
+// runs between the two underlying connections.
+func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
+	if err := c.ready(); err != nil {
+		return 0, err
+	}
+	if src, ok := r.(*Conn); ok {
+		raw, err := src.rawReader()
+		if err != nil {
+			return 0, err
+		}
+		r = raw
+	}
+	if rf, ok := c.conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(writerOnly{c.conn}, r)
+}
+
+// WriteTo copies from the connection to w until EOF. It lets io.Copy reach
+// the underlying connection's WriteTo (splice to Unix sockets and pipes).
+func (c *Conn) WriteTo(w io.Writer) (int64, error) {
+	raw, err := c.rawReader()
+	if err != nil {
+		return 0, err
+	}
+	if dst, ok := w.(*Conn); ok {
+		return dst.ReadFrom(raw)
+	}
+	if wt, ok := raw.(io.WriterTo); ok {
+		return wt.WriteTo(w)
+	}
+	return io.Copy(w, readerOnly{raw})
+}
+
+// rawReader readies the connection for reading straight from the
+// underlying connection: handshake done, proof sent, verdict consumed.
+func (c *Conn) rawReader() (net.Conn, error) {
+	if err := c.ready(); err != nil {
+		return nil, err
+	}
+	if err := c.readVerdict(); err != nil {
+		return nil, err
+	}
+	return c.conn, nil
+}
+
+type writerOnly struct{ io.Writer }
+type readerOnly struct{ io.Reader }
+
+// LocalAddr returns the local network address.
+func (c *Conn) LocalAddr() net.Addr { return c.conn.LocalAddr() }
+
+// RemoteAddr returns the remote network address.
+func (c *Conn) RemoteAddr() net.Addr { return c.conn.RemoteAddr() }
+
+// SetDeadline sets the read and write deadlines. A deadline set before or
+// during the handshake also bounds the handshake, and is restored after it.
+func (c *Conn) SetDeadline(t time.Time) error {
+	c.dlMu.Lock()
+	defer c.dlMu.Unlock()
+	c.readDL, c.writeDL = t, t
+	return c.conn.SetDeadline(t)
+}
+
+// SetReadDeadline sets the read deadline; see SetDeadline.
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	c.dlMu.Lock()
+	defer c.dlMu.Unlock()
+	c.readDL = t
+	return c.conn.SetReadDeadline(t)
+}
+
+// SetWriteDeadline sets the write deadline; see SetDeadline.
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	c.dlMu.Lock()
+	defer c.dlMu.Unlock()
+	c.writeDL = t
+	return c.conn.SetWriteDeadline(t)
+}
+
+// NetConn returns the underlying connection. Reading or writing it directly
+// bypasses the pending proof and verdict on a client.
+func (c *Conn) NetConn() net.Conn { return c.conn }
+
+// ConnectionState returns what the handshake established. It is cheap and
+// safe to call at any time, for example from http.Server.ConnContext.
+func (c *Conn) ConnectionState() ConnectionState {
+	if !c.hsDone.Load() {
+		return ConnectionState{IsClient: c.isClient}
+	}
+	return c.state
+}
+
+// ExportKeyingMaterial returns n bytes derived from the session secret, the
+// label and the context, for channel binding. Both sides get the same bytes
+// for the same label and context; no one without the key can compute them.
+// It fails until the handshake has completed.
+func (c *Conn) ExportKeyingMaterial(label string, context []byte, n int) ([]byte, error) {
+	if !c.hsDone.Load() || c.hsErr != nil {
+		return nil, errf(nil, "ExportKeyingMaterial before a successful handshake")
+	}
+	h := c.state.Suite.newHash()
+	secret, err := hkdf.Extract(h, c.key, c.th)
+	if err != nil {
+		return nil, errf([]error{err}, "deriving session secret: %v", err)
+	}
+	secret, err = hkdf.Expand(h, secret, labelSession, c.state.Suite.size())
+	if err != nil {
+		return nil, errf([]error{err}, "deriving session secret: %v", err)
+	}
+	info := make([]byte, 0, len(labelExporter)+3+len(label)+len(context))
+	info = append(info, labelExporter...)
+	info = append(info, byte(len(label)>>8), byte(len(label)))
+	info = append(info, label...)
+	info = append(info, byte(len(context)>>8), byte(len(context)))
+	info = append(info, context...)
+	out, err := hkdf.Expand(h, secret, string(info), n)
+	if err != nil {
+		return nil, errf([]error{err}, "ExportKeyingMaterial(%d bytes): %v", n, err)
+	}
+	return out, nil
+}

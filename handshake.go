@@ -1,0 +1,255 @@
+package auth
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"io"
+	"log/slog"
+	"math/bits"
+	"os"
+	"slices"
+	"sync"
+)
+
+// errDeadline is what a handshake that ran out of time wraps.
+var errDeadline = os.ErrDeadlineExceeded
+
+// hsBufLen holds every handshake message of one side at once, with room
+// for the transcript hashes and proofs computed along the way.
+const hsBufLen = 1024
+
+// The largest layout (the server's, with SHA-512): client hello, server
+// hello and proof, hash, expected proof, finished.
+const _ = uint(hsBufLen - (maxClientHello + maxServerHello + 2*64 + maxFinished))
+
+// hsBufs pools handshake buffers: a handshake needs no allocation for its
+// messages.
+var hsBufs = sync.Pool{New: func() any { return new([hsBufLen]byte) }}
+
+// modePreference is the server's order of preference among the modes it
+// accepts.
+var modePreference = []Mode{ModeAuthOnly}
+
+// clientHandshake runs the dialing side. On success the client's finished
+// message is left pending (or sent, with WithWaitForVerdict).
+func (c *Conn) clientHandshake() error {
+	cfg := c.cfg
+	buf := hsBufs.Get().(*[hsBufLen]byte)
+	defer hsBufs.Put(buf)
+
+	var nonce [nonceLen]byte
+	rand.Read(nonce[:])
+	c.state = ConnectionState{IsClient: true, KeyID: cfg.keyID}
+	ch := marshalClientHello(buf[:0], cfg.modes, cfg.suites, cfg.keyID, nonce[:])
+	if _, err := c.conn.Write(ch); err != nil {
+		return err
+	}
+	shRaw, err := readMessage(c.conn, buf[len(ch):len(ch)+maxServerHello], serverHelloSize)
+	if err != nil {
+		return err
+	}
+	sh, err := parseServerHello(shRaw)
+	if err != nil {
+		return err
+	}
+	switch sh.status {
+	case statusOK:
+	case statusUnsupportedVersion:
+		return errf([]error{ErrNegotiation}, "%s speaks protocol version %d, this client version %d: upgrade the older side", c.conn.RemoteAddr(), sh.version, protocolVersion)
+	case statusNoCommonSuite:
+		return errf([]error{ErrNegotiation}, "%s accepts none of the suites this client offers (%v): check WithSuites on both sides", c.conn.RemoteAddr(), cfg.suites)
+	case statusNoCommonMode:
+		return errf([]error{ErrNegotiation}, "%s accepts none of the modes this client offers (%v): check WithSealed on both sides", c.conn.RemoteAddr(), cfg.modes)
+	default:
+		return errf([]error{ErrProtocol}, "server hello has unknown status %d", sh.status)
+	}
+	if !slices.Contains(cfg.suites, sh.suite) {
+		return errf([]error{ErrProtocol}, "server chose suite %v, which this client did not offer", sh.suite)
+	}
+	if bits.OnesCount8(uint8(sh.mode)) != 1 || sh.mode&cfg.modes == 0 {
+		return errf([]error{ErrProtocol}, "server chose mode %v, which this client did not offer", sh.mode)
+	}
+	c.state.Version, c.state.Suite, c.state.Mode = sh.version, sh.suite, sh.mode
+
+	size := sh.suite.size()
+	newHash := sh.suite.newHash()
+	th := newHash()
+	th.Write(ch)
+	th.Write(shRaw[:len(shRaw)-size])
+	sum := th.Sum(buf[len(ch)+len(shRaw) : len(ch)+len(shRaw)])
+	mac := hmac.New(newHash, cfg.key)
+	mac.Write([]byte(labelServerProof))
+	mac.Write(sum)
+	want := mac.Sum(sum[len(sum):])
+	if !hmac.Equal(want, sh.proof) {
+		alert := make([]byte, 1+size)
+		alert[0], alert[1] = msgClientAlert, alertBadServerProof
+		c.conn.Write(alert)
+		return errf([]error{ErrBadServerProof}, "%s could not prove it holds the key for key ID %q: the keys differ, the server does not know this key ID, or it is an impostor", c.conn.RemoteAddr(), cfg.keyID)
+	}
+	th.Write(sh.proof)
+	sum = th.Sum(sum[:0])
+	mac.Reset()
+	mac.Write([]byte(labelClientProof))
+	mac.Write(sum)
+	fin := make([]byte, 1, 1+size)
+	fin[0] = msgClientFinished
+	fin = mac.Sum(fin)
+	th.Write(fin)
+	c.th = th.Sum(nil)
+	c.key = cfg.key
+
+	if cfg.waitVerd {
+		if _, err := c.conn.Write(fin); err != nil {
+			return err
+		}
+		var v [1]byte
+		if _, err := io.ReadFull(c.conn, v[:]); err != nil {
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				return errf([]error{ErrProtocol, io.ErrUnexpectedEOF}, "%s closed the connection before its verdict on this client's proof", c.conn.RemoteAddr())
+			}
+			return err
+		}
+		c.needVerdict.Store(true)
+		return c.verdict(v[0])
+	}
+	c.pending = fin
+	c.hasPending.Store(true)
+	c.needVerdict.Store(true)
+	return nil
+}
+
+// serverHandshake runs the accepting side. It returns nil only after the
+// client's proof has verified and the accepting verdict has been written.
+func (c *Conn) serverHandshake() error {
+	cfg := c.cfg
+	buf := hsBufs.Get().(*[hsBufLen]byte)
+	defer hsBufs.Put(buf)
+
+	chRaw, err := readMessage(c.conn, buf[:maxClientHello], clientHelloSize)
+	if err != nil {
+		return err
+	}
+	ch, err := parseClientHello(chRaw)
+	if err != nil {
+		return err
+	}
+	rest := buf[len(chRaw):len(chRaw)]
+	if ch.version != protocolVersion {
+		c.conn.Write(marshalServerHello(rest, statusUnsupportedVersion, 0, 0, nil))
+		return errf([]error{ErrNegotiation}, "client %s speaks protocol version %d, this server version %d", c.conn.RemoteAddr(), ch.version, protocolVersion)
+	}
+	c.state = ConnectionState{Version: ch.version, KeyID: ch.keyID}
+
+	suite := Suite(0)
+	for _, s := range cfg.suites {
+		if slices.Contains(ch.suites, s) {
+			suite = s
+			break
+		}
+	}
+	if suite == 0 {
+		c.conn.Write(marshalServerHello(rest, statusNoCommonSuite, 0, 0, nil))
+		return errf([]error{ErrNegotiation}, "client %s offers suites %v, this server accepts %v", c.conn.RemoteAddr(), ch.suites, cfg.suites)
+	}
+	mode := Mode(0)
+	for _, m := range modePreference {
+		if m&cfg.modes != 0 && m&ch.modes != 0 {
+			mode = m
+			break
+		}
+	}
+	if mode == 0 {
+		c.conn.Write(marshalServerHello(rest, statusNoCommonMode, 0, 0, nil))
+		return errf([]error{ErrNegotiation}, "client %s offers modes %v, this server accepts %v: check WithSealed on both sides", c.conn.RemoteAddr(), ch.modes, cfg.modes)
+	}
+	c.state.Suite, c.state.Mode = suite, mode
+
+	// An unknown key ID gets a proof under a throwaway key, so from the
+	// outside it looks exactly like a wrong key: key IDs cannot be probed.
+	key, known := cfg.serverKey(ch.keyID)
+	if !known {
+		var throwaway [DefaultKeyLen]byte
+		rand.Read(throwaway[:])
+		key = throwaway[:]
+	}
+	var nonce [nonceLen]byte
+	rand.Read(nonce[:])
+
+	size := suite.size()
+	newHash := suite.newHash()
+	sh := marshalServerHello(rest, statusOK, suite, mode, nonce[:])
+	th := newHash()
+	th.Write(chRaw)
+	th.Write(sh)
+	scratch := buf[len(chRaw)+len(sh)+size:]
+	sum := th.Sum(scratch[:0])
+	mac := hmac.New(newHash, key)
+	mac.Write([]byte(labelServerProof))
+	mac.Write(sum)
+	sh = mac.Sum(sh)
+	if _, err := c.conn.Write(sh); err != nil {
+		return err
+	}
+	th.Write(sh[len(sh)-size:])
+	sum = th.Sum(sum[:0])
+	mac.Reset()
+	mac.Write([]byte(labelClientProof))
+	mac.Write(sum)
+	want := mac.Sum(sum[len(sum):])
+
+	fin := want[len(want):][: 1+size : 1+size]
+	if _, err := io.ReadFull(c.conn, fin); err != nil {
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return errf([]error{ErrProtocol, io.ErrUnexpectedEOF}, "client %s (key ID %q) closed the connection before sending its proof", c.conn.RemoteAddr(), ch.keyID)
+		}
+		return &shortRead{err: err, got: 1}
+	}
+	switch fin[0] {
+	case msgClientFinished:
+	case msgClientAlert:
+		if !known {
+			return errf([]error{ErrUnknownKeyID}, "client %s presented unknown key ID %q", c.conn.RemoteAddr(), ch.keyID)
+		}
+		return errf([]error{ErrClientRefusedServer}, "client %s rejected this server's proof for key ID %q: the two sides hold different keys", c.conn.RemoteAddr(), ch.keyID)
+	default:
+		return errf([]error{ErrProtocol}, "client %s sent message type %#02x, want a finished message", c.conn.RemoteAddr(), fin[0])
+	}
+	if !hmac.Equal(fin[1:], want) || !known {
+		c.conn.Write([]byte{verdictReject})
+		if !known {
+			return errf([]error{ErrUnknownKeyID}, "client %s presented unknown key ID %q", c.conn.RemoteAddr(), ch.keyID)
+		}
+		return errf([]error{ErrBadClientProof}, "client %s sent a proof that does not verify under the key for key ID %q", c.conn.RemoteAddr(), ch.keyID)
+	}
+	if _, err := c.conn.Write([]byte{verdictAccept}); err != nil {
+		return err
+	}
+	th.Write(fin)
+	c.th = th.Sum(nil)
+	c.key = key
+	return nil
+}
+
+// logEvent writes one handshake outcome to a logger. It never logs keys or
+// proofs.
+func logEvent(l *slog.Logger, ev HandshakeEvent) {
+	side := "server"
+	if ev.IsClient {
+		side = "client"
+	}
+	attrs := []slog.Attr{
+		slog.String("side", side),
+		slog.Any("remote", ev.RemoteAddr),
+		slog.String("key_id", ev.KeyID),
+		slog.Duration("duration", ev.Duration),
+	}
+	if ev.Err != nil {
+		attrs = append(attrs, slog.String("reason", ev.Err.Error()))
+		l.LogAttrs(context.Background(), slog.LevelWarn, "auth: handshake refused", attrs...)
+		return
+	}
+	attrs = append(attrs, slog.String("suite", ev.Suite.String()), slog.String("mode", ev.Mode.String()))
+	l.LogAttrs(context.Background(), slog.LevelDebug, "auth: handshake accepted", attrs...)
+}
