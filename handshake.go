@@ -73,12 +73,13 @@ func (c *Conn) clientHandshake() error {
 	c.state.Version, c.state.Suite, c.state.Mode = sh.version, sh.suite, sh.mode
 
 	size := sh.suite.size()
-	newHash := sh.suite.newHash()
-	th := newHash()
+	th := getTranscript(sh.suite)
+	defer putTranscript(sh.suite, th)
 	th.Write(ch)
 	th.Write(shRaw[:len(shRaw)-size])
 	sum := th.Sum(buf[len(ch)+len(shRaw) : len(ch)+len(shRaw)])
-	mac := hmac.New(newHash, cfg.key)
+	mac := cfg.keyMACs.get(sh.suite)
+	defer cfg.keyMACs.put(sh.suite, mac)
 	mac.Write([]byte(labelServerProof))
 	mac.Write(sum)
 	want := mac.Sum(sum[len(sum):])
@@ -168,24 +169,26 @@ func (c *Conn) serverHandshake() error {
 
 	// An unknown key ID gets a proof under a throwaway key, so from the
 	// outside it looks exactly like a wrong key: key IDs cannot be probed.
-	key, known := cfg.serverKey(ch.keyID)
+	macs, known := cfg.serverMACs(ch.keyID)
 	if !known {
-		var throwaway [DefaultKeyLen]byte
-		rand.Read(throwaway[:])
-		key = throwaway[:]
+		throwaway := make([]byte, DefaultKeyLen)
+		rand.Read(throwaway)
+		macs = &keyMACs{key: throwaway}
 	}
+	key := macs.key
 	var nonce [nonceLen]byte
 	rand.Read(nonce[:])
 
 	size := suite.size()
-	newHash := suite.newHash()
 	sh := marshalServerHello(rest, statusOK, suite, mode, nonce[:])
-	th := newHash()
+	th := getTranscript(suite)
+	defer putTranscript(suite, th)
 	th.Write(chRaw)
 	th.Write(sh)
 	scratch := buf[len(chRaw)+len(sh)+size:]
 	sum := th.Sum(scratch[:0])
-	mac := hmac.New(newHash, key)
+	mac := macs.get(suite)
+	defer macs.put(suite, mac)
 	mac.Write([]byte(labelServerProof))
 	mac.Write(sum)
 	sh = mac.Sum(sh)

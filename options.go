@@ -61,6 +61,10 @@ type config struct {
 	logger    *slog.Logger
 	hook      func(HandshakeEvent)
 	waitVerd  bool
+
+	// Pooled HMAC states for the static keys (macs.go).
+	keyMACs    *keyMACs            // for key
+	staticMACs map[string]*keyMACs // for keys
 }
 
 func newConfig(opts []Option) (*config, error) {
@@ -95,6 +99,7 @@ func clientConfig(opts []Option) (*config, error) {
 	if err := checkKey(c.key); err != nil {
 		return nil, err
 	}
+	c.initMACs()
 	return c, nil
 }
 
@@ -112,6 +117,7 @@ func serverConfig(opts []Option) (*config, error) {
 			return nil, err
 		}
 	}
+	c.initMACs()
 	return c, nil
 }
 
