@@ -49,6 +49,16 @@ type Conn struct {
 	key    []byte // the authenticated key, for ExportKeyingMaterial
 	th     []byte // the transcript hash over all three messages
 
+	// Storage for th and the client's finished message, so a handshake
+	// does not allocate them.
+	thBuf  [64]byte
+	finBuf [1 + 64]byte
+
+	// intrMu and hsOver keep a context's interruption from touching the
+	// deadline after the handshake has ended.
+	intrMu sync.Mutex
+	hsOver bool
+
 	// Client only: the finished message not yet written (it goes out with
 	// the first Write, or before the first Read), and whether the server's
 	// one-byte verdict is still to be read.
@@ -111,40 +121,53 @@ func (c *Conn) handshake(ctx context.Context) error {
 	deadline, ours := c.handshakeDeadline(ctx, start)
 	c.conn.SetDeadline(deadline)
 
-	var (
-		mu       sync.Mutex
-		finished bool
-	)
-	stop := context.AfterFunc(ctx, func() {
-		mu.Lock()
-		defer mu.Unlock()
-		if !finished {
-			c.conn.SetDeadline(aLongTimeAgo)
-		}
-	})
+	// A context that can be cancelled interrupts the handshake by moving
+	// the deadline into the past. One that cannot (context.Background, as
+	// Dial and Handshake use) costs nothing.
+	var stop func() bool
+	if ctx.Done() != nil {
+		stop = context.AfterFunc(ctx, c.interruptHandshake)
+	}
 	var err error
 	if c.isClient {
 		err = c.clientHandshake()
 	} else {
 		err = c.serverHandshake()
 	}
-	stop()
-	mu.Lock()
-	finished = true
-	mu.Unlock()
+	if stop != nil && !stop() {
+		// The interruption has started: wait for it, or stop it from
+		// touching the deadline once the handshake is over.
+		c.intrMu.Lock()
+		c.hsOver = true
+		c.intrMu.Unlock()
+	}
 
 	if err != nil {
 		err = c.explain(ctx, err, ours, time.Since(start))
 		c.conn.Close()
 	} else {
 		c.dlMu.Lock()
-		c.conn.SetReadDeadline(c.readDL)
-		c.conn.SetWriteDeadline(c.writeDL)
+		if c.readDL.Equal(c.writeDL) {
+			c.conn.SetDeadline(c.readDL)
+		} else {
+			c.conn.SetReadDeadline(c.readDL)
+			c.conn.SetWriteDeadline(c.writeDL)
+		}
 		c.dlMu.Unlock()
 		c.state.HandshakeComplete = true
 	}
 	c.report(start, err)
 	return err
+}
+
+// interruptHandshake unblocks a running handshake when its context is
+// done.
+func (c *Conn) interruptHandshake() {
+	c.intrMu.Lock()
+	defer c.intrMu.Unlock()
+	if !c.hsOver {
+		c.conn.SetDeadline(aLongTimeAgo)
+	}
 }
 
 // handshakeDeadline is the earliest of the handshake timeout, the context's

@@ -27,6 +27,13 @@ const _ = uint(hsBufLen - (maxClientHello + maxServerHello + 2*64 + maxFinished)
 // messages.
 var hsBufs = sync.Pool{New: func() any { return new([hsBufLen]byte) }}
 
+// The server's verdicts as written, shared so that writing one does not
+// allocate. Writers must not modify them.
+var (
+	acceptMsg = []byte{verdictAccept}
+	rejectMsg = []byte{verdictReject}
+)
+
 // modePreference is the server's order of preference among the modes it
 // accepts.
 var modePreference = []Mode{ModeAuthOnly}
@@ -94,11 +101,10 @@ func (c *Conn) clientHandshake() error {
 	mac.Reset()
 	mac.Write([]byte(labelClientProof))
 	mac.Write(sum)
-	fin := make([]byte, 1, 1+size)
-	fin[0] = msgClientFinished
+	fin := append(c.finBuf[:0], msgClientFinished)
 	fin = mac.Sum(fin)
 	th.Write(fin)
-	c.th = th.Sum(nil)
+	c.th = th.Sum(c.thBuf[:0])
 	c.key = cfg.key
 
 	if cfg.waitVerd {
@@ -220,17 +226,17 @@ func (c *Conn) serverHandshake() error {
 		return errf([]error{ErrProtocol}, "client %s sent message type %#02x, want a finished message", c.conn.RemoteAddr(), fin[0])
 	}
 	if !hmac.Equal(fin[1:], want) || !known {
-		c.conn.Write([]byte{verdictReject})
+		c.conn.Write(rejectMsg)
 		if !known {
 			return errf([]error{ErrUnknownKeyID}, "client %s presented unknown key ID %q", c.conn.RemoteAddr(), ch.keyID)
 		}
 		return errf([]error{ErrBadClientProof}, "client %s sent a proof that does not verify under the key for key ID %q", c.conn.RemoteAddr(), ch.keyID)
 	}
-	if _, err := c.conn.Write([]byte{verdictAccept}); err != nil {
+	if _, err := c.conn.Write(acceptMsg); err != nil {
 		return err
 	}
 	th.Write(fin)
-	c.th = th.Sum(nil)
+	c.th = th.Sum(c.thBuf[:0])
 	c.key = key
 	return nil
 }
