@@ -369,8 +369,24 @@ func (c *Conn) Write(p []byte) (int, error) {
 		if c.pending != nil {
 			defer c.pendMu.Unlock()
 			proof := len(c.pending)
-			bufs := net.Buffers{c.pending, p}
-			n, err := bufs.WriteTo(c.conn)
+			var (
+				n   int64
+				err error
+			)
+			if len(p) <= hsBufLen-proof {
+				// A small first write goes out with the proof as one
+				// message assembled in a pooled buffer: one write, no
+				// allocation. A larger one uses writev.
+				buf := hsBufs.Get().(*[hsBufLen]byte)
+				msg := append(append(buf[:0], c.pending...), p...)
+				var m int
+				m, err = c.conn.Write(msg)
+				n = int64(m)
+				hsBufs.Put(buf)
+			} else {
+				bufs := net.Buffers{c.pending, p}
+				n, err = bufs.WriteTo(c.conn)
+			}
 			c.pending = nil
 			c.hasPending.Store(false)
 			if n < int64(proof) {
