@@ -1,0 +1,181 @@
+package main
+
+import (
+	"fmt"
+	"math"
+)
+
+// goal is one performance goal: a number computed from medians of one run,
+// compared with a limit. Add goals (for example for the sealed mode) by
+// appending to goals; a goal whose benchmarks are missing shows as n/a.
+type goal struct {
+	name   string
+	text   string // what the number means, for the report
+	atMost bool   // the value must be <= limit; otherwise >= limit
+	limit  float64
+	unit   string // "x" for ratios, "" for counts
+	value  func(r *results) (v float64, detail string, err error)
+}
+
+// ratio is a/b of two medians.
+func ratio(r *results, a, b, unit string) (float64, string, error) {
+	va, ok := r.median(a, unit)
+	if !ok {
+		return 0, "", fmt.Errorf("no %s for %s", unit, a)
+	}
+	vb, ok := r.median(b, unit)
+	if !ok {
+		return 0, "", fmt.Errorf("no %s for %s", unit, b)
+	}
+	if vb == 0 {
+		return 0, "", fmt.Errorf("%s of %s is zero", unit, b)
+	}
+	return va / vb, fmt.Sprintf("%s / %s = %s / %s", a, b, human(va, unit), human(vb, unit)), nil
+}
+
+var goals = []goal{
+	{
+		name:   "connect+auth+echo vs plain TCP",
+		text:   "latency of connect, authenticate, 1-byte echo, close; one client at a time",
+		atMost: true, limit: 1.30, unit: "x",
+		value: func(r *results) (float64, string, error) {
+			return ratio(r, "Connect/auth", "Connect/tcp", "ns/op")
+		},
+	},
+	{
+		name:  "faster than TLS 1.3 mutual auth",
+		text:  "what authentication adds to a plain TCP connect+echo, TLS 1.3 (ECDSA P-256 mutual, X25519) over this library: (tls13 - tcp) / (auth - tcp)",
+		limit: 20, unit: "x",
+		value: func(r *results) (float64, string, error) {
+			tcp, ok1 := r.median("Connect/tcp", "ns/op")
+			auth, ok2 := r.median("Connect/auth", "ns/op")
+			tls, ok3 := r.median("Connect/tls13", "ns/op")
+			if !ok1 || !ok2 || !ok3 {
+				return 0, "", fmt.Errorf("needs Connect/tcp, Connect/auth and Connect/tls13")
+			}
+			d := fmt.Sprintf("TLS adds %s, auth adds %s; whole exchange %.1fx faster", human(tls-tcp, "ns/op"), human(auth-tcp, "ns/op"), tls/auth)
+			if auth-tcp <= 0 {
+				return math.Inf(1), d, nil
+			}
+			return (tls - tcp) / (auth - tcp), d, nil
+		},
+	},
+	{
+		name:   "CPU per connection, 4 clients, vs plain TCP",
+		text:   "process CPU time (user+sys, both sides) per connection with 4 concurrent clients",
+		atMost: true, limit: 1.25, unit: "x",
+		value: func(r *results) (float64, string, error) {
+			return ratio(r, "ConnectParallel4/auth", "ConnectParallel4/tcp", "cpu-ns/conn")
+		},
+	},
+	{
+		name:  "bulk throughput vs plain TCP",
+		text:  "64 MiB one way in 32 KiB writes over one connection",
+		limit: 0.97, unit: "x",
+		value: func(r *results) (float64, string, error) {
+			return ratio(r, "Bulk/auth", "Bulk/tcp", "MB/s")
+		},
+	},
+	{
+		name:  "proxy io.Copy throughput vs plain TCP",
+		text:  "64 MiB through io.Copy between two authenticated connections, against two plain ones",
+		limit: 0.97, unit: "x",
+		value: func(r *results) (float64, string, error) {
+			return ratio(r, "Proxy/auth", "Proxy/tcp", "MB/s")
+		},
+	},
+	{
+		name:   "allocations per handshake beyond plain TCP",
+		text:   "allocs/op of Connect/auth minus Connect/tcp (both sides of the connection)",
+		atMost: true, limit: 12,
+		value: func(r *results) (float64, string, error) {
+			a, ok1 := r.median("Connect/auth", "allocs/op")
+			t, ok2 := r.median("Connect/tcp", "allocs/op")
+			if !ok1 || !ok2 {
+				return 0, "", fmt.Errorf("needs allocs/op of Connect/auth and Connect/tcp")
+			}
+			ba, _ := r.median("Connect/auth", "B/op")
+			bt, _ := r.median("Connect/tcp", "B/op")
+			return a - t, fmt.Sprintf("%.0f - %.0f allocs; %.0f - %.0f = %.0f bytes", a, t, ba, bt, ba-bt), nil
+		},
+	},
+}
+
+// verdict is a goal's outcome in one run.
+type verdict struct {
+	goal  goal
+	ok    bool // the value could be computed
+	pass  bool
+	value float64
+	note  string
+}
+
+func judge(r *results) []verdict {
+	var vs []verdict
+	for _, g := range goals {
+		v, detail, err := g.value(r)
+		if err != nil {
+			vs = append(vs, verdict{goal: g, note: err.Error()})
+			continue
+		}
+		pass := v >= g.limit
+		if g.atMost {
+			pass = v <= g.limit
+		}
+		vs = append(vs, verdict{goal: g, ok: true, pass: pass, value: v, note: detail})
+	}
+	return vs
+}
+
+func (v verdict) status() string {
+	switch {
+	case !v.ok:
+		return "n/a"
+	case v.pass:
+		return "PASS"
+	}
+	return "MISS"
+}
+
+func (v verdict) valueString() string {
+	if !v.ok {
+		return "n/a"
+	}
+	if math.IsInf(v.value, 1) {
+		return "∞"
+	}
+	if v.goal.unit == "x" {
+		return fmt.Sprintf("%.2fx", v.value)
+	}
+	return fmt.Sprintf("%.0f", v.value)
+}
+
+func (g goal) limitString() string {
+	op := "≥"
+	if g.atMost {
+		op = "≤"
+	}
+	if g.unit == "x" {
+		return fmt.Sprintf("%s %.2fx", op, g.limit)
+	}
+	return fmt.Sprintf("%s %.0f", op, g.limit)
+}
+
+// human formats a metric for people.
+func human(v float64, unit string) string {
+	switch unit {
+	case "ns/op", "cpu-ns/conn", "cpu-ns/op":
+		switch {
+		case math.Abs(v) >= 1e9:
+			return fmt.Sprintf("%.2f s", v/1e9)
+		case math.Abs(v) >= 1e6:
+			return fmt.Sprintf("%.2f ms", v/1e6)
+		case math.Abs(v) >= 1e3:
+			return fmt.Sprintf("%.1f µs", v/1e3)
+		}
+		return fmt.Sprintf("%.0f ns", v)
+	case "MB/s":
+		return fmt.Sprintf("%.0f MB/s", v)
+	}
+	return fmt.Sprintf("%.0f %s", v, unit)
+}
