@@ -193,7 +193,16 @@ func (c *Conn) handshakeDeadline(ctx context.Context, now time.Time) (d time.Tim
 // explain turns a handshake failure into the error the caller sees.
 func (c *Conn) explain(ctx context.Context, err error, ours bool, took time.Duration) error {
 	var we *wrapError
+	// The handshake deadline may be the context's own: the read can time
+	// out a moment before the context reports that it expired. Count that
+	// as the context's expiry, so the error matches context.DeadlineExceeded.
+	ctxExpired := false
+	if cd, ok := ctx.Deadline(); ok && !ours && errors.Is(err, errDeadline) && !time.Now().Before(cd) {
+		ctxExpired = true
+	}
 	switch {
+	case ctxExpired && !errors.As(err, &we):
+		return errf([]error{context.DeadlineExceeded, errDeadline}, "handshake with %s interrupted after %v: %v", c.conn.RemoteAddr(), took.Round(time.Millisecond), context.DeadlineExceeded)
 	case ctx.Err() != nil && !errors.As(err, &we):
 		cause := []error{ctx.Err()}
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
