@@ -87,7 +87,7 @@ func (c *Conn) clientHandshake() error {
 	sum := th.Sum(buf[len(ch)+len(shRaw) : len(ch)+len(shRaw)])
 	mac := cfg.keyMACs.get(sh.suite)
 	defer cfg.keyMACs.put(sh.suite, mac)
-	mac.Write([]byte(labelServerProof))
+	mac.Write(serverProofLabel)
 	mac.Write(sum)
 	want := mac.Sum(sum[len(sum):])
 	if !hmac.Equal(want, sh.proof) {
@@ -99,7 +99,7 @@ func (c *Conn) clientHandshake() error {
 	th.Write(sh.proof)
 	sum = th.Sum(sum[:0])
 	mac.Reset()
-	mac.Write([]byte(labelClientProof))
+	mac.Write(clientProofLabel)
 	mac.Write(sum)
 	fin := append(c.finBuf[:0], msgClientFinished)
 	fin = mac.Sum(fin)
@@ -195,7 +195,7 @@ func (c *Conn) serverHandshake() error {
 	sum := th.Sum(scratch[:0])
 	mac := macs.get(suite)
 	defer macs.put(suite, mac)
-	mac.Write([]byte(labelServerProof))
+	mac.Write(serverProofLabel)
 	mac.Write(sum)
 	sh = mac.Sum(sh)
 	if _, err := c.conn.Write(sh); err != nil {
@@ -204,7 +204,7 @@ func (c *Conn) serverHandshake() error {
 	th.Write(sh[len(sh)-size:])
 	sum = th.Sum(sum[:0])
 	mac.Reset()
-	mac.Write([]byte(labelClientProof))
+	mac.Write(clientProofLabel)
 	mac.Write(sum)
 	want := mac.Sum(sum[len(sum):])
 

@@ -65,6 +65,14 @@ func (c *config) serverMACs(id string) (*keyMACs, bool) {
 	return nil, false
 }
 
+// The proof labels as byte slices: converting a string constant to bytes
+// for a hash.Hash's Write allocates every time, as the bytes escape through
+// the interface. Nothing may modify them.
+var (
+	serverProofLabel = []byte(labelServerProof)
+	clientProofLabel = []byte(labelClientProof)
+)
+
 // transcripts pools the transcript hashes, per suite.
 var transcripts [SuiteHMACSHA512 + 1]sync.Pool
 
