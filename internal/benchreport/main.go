@@ -101,7 +101,9 @@ func run(args []string, stdout io.Writer) error {
 		if out, err = os.ReadFile(o.in); err != nil {
 			return err
 		}
-		info.source = o.in
+		if !info.readMeta(out) {
+			info.source = o.in
+		}
 	} else {
 		if out, err = runBenchmarks(o, &info, stdout); err != nil {
 			return err
@@ -201,6 +203,7 @@ func runBenchmarks(o options, info *machine, progress io.Writer) ([]byte, error)
 		return nil, fmt.Errorf("building the benchmarks: %w", err)
 	}
 	info.loadBefore = loadavg()
+	info.date = time.Now().UTC().Format("2006-01-02 15:04 MST")
 	start := time.Now()
 	var all bytes.Buffer
 	for round := 1; round <= o.count; round++ {
@@ -221,7 +224,57 @@ func runBenchmarks(o options, info *machine, progress io.Writer) ([]byte, error)
 	info.took = time.Since(start).Round(time.Second)
 	info.rounds = o.count
 	info.benchtime, info.bulktime = o.benchtime, o.bulktime
-	return all.Bytes(), nil
+	return append(info.meta(), all.Bytes()...), nil
+}
+
+// metaPrefix starts the lines that record the machine in the raw output,
+// so that a report made later with -in still says where the numbers come
+// from.
+const metaPrefix = "benchreport-meta: "
+
+func (m *machine) fields() map[string]*string {
+	return map[string]*string{
+		"cpu": &m.cpu, "kernel": &m.kernel, "go": &m.goVersion, "date": &m.date,
+		"load-before": &m.loadBefore, "load-after": &m.loadAfter,
+		"benchtime": &m.benchtime, "bulktime": &m.bulktime,
+	}
+}
+
+func (m *machine) meta() []byte {
+	var b bytes.Buffer
+	for k, p := range m.fields() {
+		fmt.Fprintf(&b, "%s%s=%s\n", metaPrefix, k, *p)
+	}
+	fmt.Fprintf(&b, "%scores=%d\n%srounds=%d\n%stook=%s\n", metaPrefix, m.cores, metaPrefix, m.rounds, metaPrefix, m.took)
+	return b.Bytes()
+}
+
+// readMeta fills m from the meta lines of saved output and reports whether
+// there were any.
+func (m *machine) readMeta(out []byte) bool {
+	found := false
+	f := m.fields()
+	for _, line := range strings.Split(string(out), "\n") {
+		kv, ok := strings.CutPrefix(line, metaPrefix)
+		if !ok {
+			continue
+		}
+		k, v, _ := strings.Cut(kv, "=")
+		found = true
+		switch k {
+		case "cores":
+			fmt.Sscan(v, &m.cores)
+		case "rounds":
+			fmt.Sscan(v, &m.rounds)
+		case "took":
+			m.took, _ = time.ParseDuration(v)
+		default:
+			if p, ok := f[k]; ok {
+				*p = v
+			}
+		}
+	}
+	return found
 }
 
 // machine describes where the numbers come from.

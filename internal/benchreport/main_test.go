@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -192,4 +193,16 @@ func TestNoResults(t *testing.T) {
 	require.NoError(t, os.WriteFile(in, []byte("PASS\nok x 1s\n"), 0o644))
 	err := run([]string{"-in", in, "-md", "", "-svg", ""}, &bytes.Buffer{})
 	require.Error(t, err)
+}
+
+func TestMetaRoundTrip(t *testing.T) {
+	m := machine{cpu: "Test CPU", kernel: "Linux 1.0", goVersion: "go1.99", date: "2026-01-01 00:00 UTC",
+		loadBefore: "1.00 2.00 3.00", loadAfter: "4.00 5.00 6.00", benchtime: "1s", bulktime: "2s",
+		cores: 2, rounds: 5, took: 90 * time.Second}
+	out := append(m.meta(), []byte(sample)...)
+	var got machine
+	require.True(t, got.readMeta(out))
+	assert.Equal(t, m, got)
+	assert.False(t, new(machine).readMeta([]byte(sample)))
+	assert.NotEmpty(t, parse(out).samples, "meta lines do not disturb parsing")
 }
