@@ -15,7 +15,6 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -303,15 +302,6 @@ func connectOnce(ctx context.Context, ep benchEndpoint, addr string) error {
 		return ep.check(c)
 	}
 	return nil
-}
-
-// cpuTime is the CPU time, user and system, used so far by this process.
-func cpuTime(tb testing.TB) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		tb.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // forEachVariant runs fn as a sub-benchmark for every variant of the kind.
