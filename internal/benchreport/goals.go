@@ -176,6 +176,10 @@ func human(v float64, unit string) string {
 		return fmt.Sprintf("%.0f ns", v)
 	case "MB/s":
 		return fmt.Sprintf("%.0f MB/s", v)
+	case "B/op":
+		return fmt.Sprintf("%.0f B", v)
+	case "allocs/op":
+		return fmt.Sprintf("%.0f", v)
 	}
 	return fmt.Sprintf("%.0f %s", v, unit)
 }
