@@ -5,7 +5,7 @@
 // From the module root:
 //
 //	go run ./internal/benchreport              # full run, writes BENCHMARKS.md, bench/chart.svg
-//	go run ./internal/benchreport -count 3 -benchtime 500ms
+//	go run ./internal/benchreport -count 3 -benchtime 200ms
 //	go run ./internal/benchreport -quick       # a smoke run of the machinery, files in a temp dir
 //	go run ./internal/benchreport -in out.txt  # report on saved `go test -bench` output
 //
@@ -52,9 +52,9 @@ type options struct {
 func run(args []string, stdout io.Writer) error {
 	var o options
 	fs := flag.NewFlagSet("benchreport", flag.ContinueOnError)
-	fs.IntVar(&o.count, "count", 5, "rounds; each round runs every benchmark once")
-	fs.StringVar(&o.benchtime, "benchtime", "1s", "-benchtime of the connect benchmarks")
-	fs.StringVar(&o.bulktime, "bulktime", "1s", "-benchtime of the bulk and proxy benchmarks (64 MiB per op)")
+	fs.IntVar(&o.count, "count", 9, "rounds; each round runs every benchmark once")
+	fs.StringVar(&o.benchtime, "benchtime", "500ms", "-benchtime of the connect benchmarks")
+	fs.StringVar(&o.bulktime, "bulktime", "500ms", "-benchtime of the bulk and proxy benchmarks (64 MiB per op)")
 	fs.BoolVar(&o.quick, "quick", false, "one short round to check that the machinery works; writes to a temp dir unless -md/-svg are given; never judges the goals")
 	fs.StringVar(&o.in, "in", "", "read `go test -bench` output from this file instead of running the benchmarks")
 	fs.StringVar(&o.raw, "raw", "bench/results.txt", "save the raw benchmark output here (empty: do not)")
