@@ -63,6 +63,7 @@ type benchEndpoint struct {
 // appending to it from an init function in another _test.go file.
 var benchVariants = []benchVariant{
 	{name: "tcp", kinds: kindConnect | kindBulk | kindProxy, setup: setupTCP},
+	{name: "tcp-1rtt", kinds: kindConnect, setup: setupTCPRoundTrip},
 	{name: "auth", kinds: kindConnect | kindBulk | kindProxy, setup: setupAuth},
 	{name: "tls13", kinds: kindConnect | kindBulk, setup: func(tb testing.TB) benchEndpoint { return setupTLS(tb, false) }},
 	{name: "tls13-resume", kinds: kindConnect, setup: func(tb testing.TB) benchEndpoint { return setupTLS(tb, true) }},
@@ -79,6 +80,64 @@ func setupTCP(tb testing.TB) benchEndpoint {
 			return d.DialContext(ctx, "tcp", addr)
 		},
 	}
+}
+
+// setupTCPRoundTrip is plain TCP with one extra 1-byte round trip after
+// connecting, before the connection is used: the floor for any handshake
+// that needs a round trip, as this library's does. It is a reference for
+// the report, not something to use.
+func setupTCPRoundTrip(tb testing.TB) benchEndpoint {
+	var d net.Dialer
+	return benchEndpoint{
+		listen: func(inner net.Listener) (net.Listener, error) { return rttListener{inner}, nil },
+		dial: func(ctx context.Context, addr string) (net.Conn, error) {
+			c, err := d.DialContext(ctx, "tcp", addr)
+			if err != nil {
+				return nil, err
+			}
+			b := [1]byte{'?'}
+			if _, err := c.Write(b[:]); err != nil {
+				c.Close()
+				return nil, err
+			}
+			if _, err := io.ReadFull(c, b[:]); err != nil {
+				c.Close()
+				return nil, err
+			}
+			return c, nil
+		},
+	}
+}
+
+type rttListener struct{ net.Listener }
+
+func (l rttListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &rttConn{Conn: c}, nil
+}
+
+// rttConn answers the client's extra round trip on its first Read, on the
+// handler's goroutine, as a server handshake would run.
+type rttConn struct {
+	net.Conn
+	answered bool
+}
+
+func (c *rttConn) Read(p []byte) (int, error) {
+	if !c.answered {
+		c.answered = true
+		var b [1]byte
+		if _, err := io.ReadFull(c.Conn, b[:]); err != nil {
+			return 0, err
+		}
+		if _, err := c.Conn.Write(b[:]); err != nil {
+			return 0, err
+		}
+	}
+	return c.Conn.Read(p)
 }
 
 func setupAuth(tb testing.TB) benchEndpoint {

@@ -64,7 +64,13 @@ var goals = []goal{
 		text:   "latency of connect, authenticate, 1-byte echo, close; one client at a time",
 		atMost: true, limit: 1.30, unit: "x",
 		value: func(r *results) (float64, string, error) {
-			return ratio(r, "Connect/auth", "Connect/tcp", "ns/op")
+			v, d, err := ratio(r, "Connect/auth", "Connect/tcp", "ns/op")
+			if err == nil {
+				if rtt, _, err := ratio(r, "Connect/tcp-1rtt", "Connect/tcp", "ns/op"); err == nil {
+					d += fmt.Sprintf("; one extra round trip alone (tcp-1rtt): %.2fx", rtt)
+				}
+			}
+			return v, d, err
 		},
 	},
 	{
@@ -101,7 +107,13 @@ var goals = []goal{
 		text:   "process CPU time (user+sys, both sides) per connection with 4 concurrent clients",
 		atMost: true, limit: 1.25, unit: "x",
 		value: func(r *results) (float64, string, error) {
-			return ratio(r, "ConnectParallel4/auth", "ConnectParallel4/tcp", "cpu-ns/conn")
+			v, d, err := ratio(r, "ConnectParallel4/auth", "ConnectParallel4/tcp", "cpu-ns/conn")
+			if err == nil {
+				if rtt, _, err := ratio(r, "ConnectParallel4/tcp-1rtt", "ConnectParallel4/tcp", "cpu-ns/conn"); err == nil {
+					d += fmt.Sprintf("; one extra round trip alone (tcp-1rtt): %.2fx", rtt)
+				}
+			}
+			return v, d, err
 		},
 	},
 	{
