@@ -548,3 +548,36 @@ func TestBenchVariants(t *testing.T) {
 		})
 	}
 }
+
+// TestBenchTLSIsMutual checks that the TLS variant is what the report says:
+// TLS 1.3 over X25519, and a client without a certificate refused.
+func TestBenchTLSIsMutual(t *testing.T) {
+	ep := setupTLS(t, false)
+	srv := startBenchServer(t, ep, echoOnce)
+	defer srv.Close()
+	c, err := ep.dial(context.Background(), srv.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := c.(*tls.Conn).ConnectionState()
+	c.Close()
+	if st.Version != tls.VersionTLS13 || st.CurveID != tls.X25519 || st.DidResume {
+		t.Fatalf("got version %#x, curve %v, resumed %v; want TLS 1.3, X25519, full handshake", st.Version, st.CurveID, st.DidResume)
+	}
+	t.Logf("cipher suite: %s", tls.CipherSuiteName(st.CipherSuite))
+
+	_, ccfg := tlsConfigs(t, false)
+	ccfg.Certificates = nil
+	d := &tls.Dialer{Config: ccfg}
+	nc, err := d.DialContext(context.Background(), "tcp", srv.addr)
+	if err == nil {
+		// TLS 1.3 clients learn of the refusal on their first read.
+		nc.SetDeadline(time.Now().Add(5 * time.Second))
+		nc.Write([]byte{'x'})
+		_, err = nc.Read(make([]byte, 1))
+		nc.Close()
+	}
+	if err == nil {
+		t.Fatal("a client without a certificate was served")
+	}
+}
