@@ -73,20 +73,25 @@ func marshalClientHello(b []byte, modes Mode, suites []Suite, keyID string, nonc
 // clientHelloSize reports how long the client hello that starts with b is:
 // its full length once b holds enough of it to tell, otherwise a lower
 // bound larger than len(b). It fails as soon as b cannot start a valid
-// hello. A hello of another version is complete after its header: the
-// server answers it without reading further.
+// hello. A hello of another version is complete with whatever of it has
+// arrived once its version byte has: the server answers it without reading
+// further, and must not count the rest of a longer hello as bytes sent past
+// the message.
 func clientHelloSize(b []byte) (int, error) {
 	if err := checkMagic(b, "client"); err != nil {
 		return 0, err
 	}
-	if len(b) < helloHdrLen {
-		return helloHdrLen, nil
+	if len(b) < 6 {
+		return 6, nil
 	}
 	if b[4] != msgClientHello {
 		return 0, errf([]error{ErrProtocol}, "expected a client hello, got message type %#02x", b[4])
 	}
 	if b[5] != protocolVersion {
-		return 6, nil
+		return len(b), nil
+	}
+	if len(b) < helloHdrLen {
+		return helloHdrLen, nil
 	}
 	n := int(b[7])
 	if n == 0 || n > maxSuites {
