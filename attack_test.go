@@ -663,9 +663,9 @@ func TestAttackStallMidHandshake(t *testing.T) {
 		{"hello, no finished", func(c *net.TCPConn) { c.Write(atkHello("")) }, 9 + 32 + 32},
 		{"hello, half a finished", func(c *net.TCPConn) {
 			c.Write(atkHello(""))
-			time.Sleep(50 * time.Millisecond)
-			c.Write([]byte{3, 0, 0})
-		}, 9 + 32 + 32},
+			readMessage(c, make([]byte, maxServerHello), serverHelloSize) // the server hello, then:
+			c.Write([]byte{msgClientFinished, 0, 0})
+		}, 0},
 	}
 	conns := make([]*net.TCPConn, len(stages))
 	for i, st := range stages {
