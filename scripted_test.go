@@ -182,7 +182,8 @@ type atkServer struct {
 	good []Option // how a good client dials
 
 	mu        sync.Mutex
-	events    map[string]chan HandshakeEvent
+	events    map[string][]atkEvent
+	changed   chan struct{} // closed and replaced by each record
 	accepted  map[string]bool
 	refused   map[string]bool
 	conns     []net.Conn
@@ -200,7 +201,8 @@ func atkStartServer(t testing.TB, good []Option, opts ...Option) *atkServer {
 	s := &atkServer{
 		t:        t,
 		good:     good,
-		events:   make(map[string]chan HandshakeEvent),
+		events:   make(map[string][]atkEvent),
+		changed:  make(chan struct{}),
 		accepted: make(map[string]bool),
 		refused:  make(map[string]bool),
 	}
@@ -266,31 +268,54 @@ func (s *atkServer) close() {
 	}
 }
 
-func (s *atkServer) eventChan(addr string) chan HandshakeEvent {
+// record keeps a handshake outcome for the test to claim. It never blocks:
+// a flood leaves many outcomes nobody claims.
+func (s *atkServer) record(ev HandshakeEvent) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ch, ok := s.events[addr]
-	if !ok {
-		ch = make(chan HandshakeEvent, 1)
-		s.events[addr] = ch
-	}
-	return ch
-}
-
-func (s *atkServer) record(ev HandshakeEvent) {
-	s.eventChan(ev.RemoteAddr.String()) <- ev
+	a := ev.RemoteAddr.String()
+	s.events[a] = append(s.events[a], atkEvent{ev, time.Now()})
+	close(s.changed)
+	s.changed = make(chan struct{})
 }
 
 // event waits for the outcome of the handshake with the client at addr.
 func (s *atkServer) event(t testing.TB, addr net.Addr) HandshakeEvent {
 	t.Helper()
-	select {
-	case ev := <-s.eventChan(addr.String()):
-		return ev
-	case <-time.After(atkTimeout):
-		t.Fatalf("no handshake outcome for %s within %v", addr, atkTimeout)
-		return HandshakeEvent{}
+	return s.eventSince(t, addr, time.Time{})
+}
+
+// eventSince is event for a connection made at or after since: outcomes
+// of earlier connections from the same address and port (reused after a
+// flood) are dropped.
+func (s *atkServer) eventSince(t testing.TB, addr net.Addr, since time.Time) HandshakeEvent {
+	t.Helper()
+	timeout := time.After(atkTimeout)
+	for {
+		s.mu.Lock()
+		q := s.events[addr.String()]
+		for len(q) > 0 && q[0].at.Before(since) {
+			q = q[1:]
+		}
+		s.events[addr.String()] = q
+		if len(q) > 0 {
+			s.events[addr.String()] = q[1:]
+			s.mu.Unlock()
+			return q[0].HandshakeEvent
+		}
+		changed := s.changed
+		s.mu.Unlock()
+		select {
+		case <-changed:
+		case <-timeout:
+			t.Fatalf("no handshake outcome for %s within %v", addr, atkTimeout)
+		}
 	}
+}
+
+type atkEvent struct {
+	HandshakeEvent
+	at time.Time
 }
 
 // requireRefused checks that the server refused the client at addr with an
@@ -318,6 +343,7 @@ func (s *atkServer) requireServes(t testing.TB) {
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), atkTimeout)
 	defer cancel()
+	start := time.Now()
 	c, err := d.DialContext(ctx, "tcp", s.addr)
 	require.NoError(t, err, "a good client was refused")
 	defer c.Close()
@@ -329,7 +355,7 @@ func (s *atkServer) requireServes(t testing.TB) {
 	_, err = io.ReadFull(c, got)
 	require.NoError(t, err)
 	require.Equal(t, msg, got)
-	ev := s.event(t, c.LocalAddr())
+	ev := s.eventSince(t, c.LocalAddr(), start)
 	require.NoError(t, ev.Err)
 }
 
