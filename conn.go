@@ -176,7 +176,11 @@ func (c *Conn) explain(ctx context.Context, err error, ours bool, took time.Dura
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			cause = append(cause, errDeadline)
 		}
-		return errf(cause, "handshake with %s interrupted after %v: %v", c.conn.RemoteAddr(), took.Round(time.Millisecond), ctx.Err())
+		why := context.Cause(ctx)
+		if why != ctx.Err() {
+			cause = append(cause, why)
+		}
+		return errf(cause, "handshake with %s interrupted after %v: %v", c.conn.RemoteAddr(), took.Round(time.Millisecond), why)
 	case errors.Is(err, errDeadline):
 		var sr *shortRead
 		hint := ""

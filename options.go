@@ -205,8 +205,12 @@ func WithHandshakeTimeout(d time.Duration) Option {
 
 // WithMaxHandshakes bounds, on a listener, how many handshakes run at once,
 // counting authenticated connections that wait for Accept. When the bound is
-// reached the listener stops accepting and the kernel's backlog holds new
-// connections. The default is DefaultMaxHandshakes.
+// reached the listener evicts the oldest handshake in progress once it has
+// run for a second (or a quarter of the handshake timeout, if less), so a
+// flood of clients that stall cannot lock good clients out until the
+// stallers time out; until then, and when every slot holds a connection
+// waiting for Accept, the kernel's backlog holds new connections. The
+// default is DefaultMaxHandshakes.
 func WithMaxHandshakes(n int) Option {
 	return func(c *config) error {
 		if n < 1 {
