@@ -312,3 +312,38 @@ func BenchmarkGoodClientLatency(b *testing.B) {
 		})
 	}
 }
+
+// TestSlowClientFloodOverLimit: a flood of more slow clients than the
+// listener runs handshakes at once (WithMaxHandshakes) must not lock good
+// clients out until the slow ones time out. The listener evicts the oldest
+// handshake once it has run a second, so good clients get through well
+// within the handshake timeout.
+func TestSlowClientFloodOverLimit(t *testing.T) {
+	const (
+		limit   = 64
+		slow    = 3 * limit
+		timeout = 30 * time.Second
+	)
+	raiseFDLimit(t, 4*slow+256)
+	s := atkStartServer(t, nil, WithKey(atkKey), WithMaxHandshakes(limit), WithHandshakeTimeout(timeout))
+	f := startSlowFlood(t, s.addr, slow)
+	defer f.Close()
+	time.Sleep(100 * time.Millisecond) // the flood is in the backlog first
+
+	start := time.Now()
+	d, err := NewDialer(WithKey(atkKey))
+	require.NoError(t, err)
+	for range 8 {
+		// Each good client must get in well before the slow ones would
+		// time out on their own.
+		ctx, cancel := context.WithTimeout(context.Background(), timeout/2)
+		c, err := d.DialContext(ctx, "tcp", s.addr)
+		cancel()
+		require.NoError(t, err, "a good client was locked out by %d slow ones", slow)
+		c.Close()
+	}
+	evicted := s.countErrors("evicted")
+	t.Logf("8 good clients through %d slow ones (limit %d) in %v; %d slow handshakes evicted",
+		slow, limit, time.Since(start).Round(time.Millisecond), evicted)
+	require.NotZero(t, evicted)
+}

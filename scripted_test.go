@@ -313,6 +313,21 @@ func (s *atkServer) eventSince(t testing.TB, addr net.Addr, since time.Time) Han
 	}
 }
 
+// countErrors counts the unclaimed outcomes whose error mentions substr.
+func (s *atkServer) countErrors(substr string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, q := range s.events {
+		for _, ev := range q {
+			if ev.Err != nil && strings.Contains(ev.Err.Error(), substr) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
 type atkEvent struct {
 	HandshakeEvent
 	at time.Time
