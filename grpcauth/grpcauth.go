@@ -25,7 +25,9 @@
 // follow, so it is credentials.NoSecurity, and per-RPC credentials that
 // require transport security (OAuth tokens and the like) will refuse to
 // travel over it. Only a mode that seals the stream is reported as
-// credentials.PrivacyAndIntegrity.
+// credentials.PrivacyAndIntegrity. To protect the bytes today, layer TLS
+// over hmacauth with WithOuter(hmacCreds, credentials.NewTLS(cfg)): the
+// level is then TLS's, and the key ID is still reported.
 //
 // This package is a separate module so that users of package auth do not
 // download gRPC.
@@ -54,6 +56,9 @@ type AuthInfo struct {
 	// State is what the handshake established; State.KeyID is the key ID
 	// the client proved.
 	State auth.ConnectionState
+	// Outer is the AuthInfo of the credentials layered over hmacauth with
+	// WithOuter (credentials.TLSInfo for credentials.NewTLS), or nil.
+	Outer credentials.AuthInfo
 }
 
 // AuthType returns SecurityProtocol.
@@ -112,6 +117,7 @@ type creds struct {
 	opts     []auth.Option
 	isClient bool
 	info     credentials.ProtocolInfo
+	outer    credentials.TransportCredentials // run over the hmacauth conn, if set
 }
 
 // NewServerCredentials returns transport credentials for a grpc.Server
@@ -146,7 +152,7 @@ func NewClientCredentials(opts ...auth.Option) (credentials.TransportCredentials
 // ClientHandshake runs the hmacauth handshake on rawConn as the dialing
 // side. The context bounds the handshake and cancels it; on failure rawConn
 // is closed and the error says why (errors.Is matches auth's errors).
-func (c *creds) ClientHandshake(ctx context.Context, _ string, rawConn net.Conn) (net.Conn, credentials.AuthInfo, error) {
+func (c *creds) ClientHandshake(ctx context.Context, authority string, rawConn net.Conn) (net.Conn, credentials.AuthInfo, error) {
 	if !c.isClient {
 		rawConn.Close()
 		return nil, nil, fmt.Errorf("%w: ClientHandshake on server credentials; make the client's with NewClientCredentials", errWrongSide)
@@ -160,7 +166,15 @@ func (c *creds) ClientHandshake(ctx context.Context, _ string, rawConn net.Conn)
 		rawConn.Close() // already closed by the failed handshake; made explicit
 		return nil, nil, err
 	}
-	return conn, newAuthInfo(conn), nil
+	if c.outer == nil {
+		return conn, newAuthInfo(conn), nil
+	}
+	oc, oinfo, err := c.outer.ClientHandshake(ctx, authority, conn)
+	if err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	return oc, c.layered(conn, oinfo), nil
 }
 
 // ServerHandshake runs the hmacauth handshake on rawConn as the accepting
@@ -172,40 +186,92 @@ func (c *creds) ServerHandshake(rawConn net.Conn) (net.Conn, credentials.AuthInf
 		rawConn.Close()
 		return nil, nil, fmt.Errorf("%w: ServerHandshake on client credentials; make the server's with NewServerCredentials", errWrongSide)
 	}
-	if ac, ok := rawConn.(*auth.Conn); ok && !ac.ConnectionState().IsClient {
-		// From an auth.AuthListener: authenticated already.
-		if err := ac.Handshake(); err != nil {
+	conn, ok := rawConn.(*auth.Conn)
+	if !ok || conn.ConnectionState().IsClient {
+		var err error
+		if conn, err = auth.Server(rawConn, c.opts...); err != nil {
+			rawConn.Close()
 			return nil, nil, err
 		}
-		return ac, newAuthInfo(ac), nil
-	}
-	conn, err := auth.Server(rawConn, c.opts...)
-	if err != nil {
-		rawConn.Close()
-		return nil, nil, err
-	}
+	} // else from an auth.AuthListener: authenticated already.
 	if err := conn.Handshake(); err != nil {
 		rawConn.Close()
 		return nil, nil, err
 	}
-	return conn, newAuthInfo(conn), nil
+	if c.outer == nil {
+		return conn, newAuthInfo(conn), nil
+	}
+	oc, oinfo, err := c.outer.ServerHandshake(conn)
+	if err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	return oc, c.layered(conn, oinfo), nil
 }
 
-// Info returns the protocol name, SecurityProtocol.
-func (c *creds) Info() credentials.ProtocolInfo { return c.info }
+// WithOuter returns credentials that run outer (typically
+// credentials.NewTLS) over the connection hmacauth authenticated: TLS stays
+// outside, as with tls.NewListener over an auth.AuthListener. Both
+// handshakes must pass. The AuthInfo is still an AuthInfo, carrying the key
+// ID, outer's AuthInfo in Outer (credentials.TLSInfo for TLS), and the
+// higher of the two security levels, so per-RPC credentials that require
+// privacy work over TLS. hm must come from NewServerCredentials or
+// NewClientCredentials, and outer must be made for the same side.
+func WithOuter(hm, outer credentials.TransportCredentials) (credentials.TransportCredentials, error) {
+	c, ok := hm.(*creds)
+	if !ok {
+		return nil, fmt.Errorf("auth: grpcauth.WithOuter: %T is not from NewServerCredentials or NewClientCredentials", hm)
+	}
+	if outer == nil {
+		return nil, errors.New("auth: grpcauth.WithOuter: outer credentials are nil")
+	}
+	cp := c.Clone().(*creds)
+	cp.outer = outer.Clone()
+	return cp, nil
+}
+
+// layered describes a connection with outer credentials over hmacauth.
+func (c *creds) layered(conn *auth.Conn, oinfo credentials.AuthInfo) AuthInfo {
+	info := newAuthInfo(conn)
+	info.Outer = oinfo
+	if ci, ok := oinfo.(interface {
+		GetCommonAuthInfo() credentials.CommonAuthInfo
+	}); ok {
+		info.SecurityLevel = max(info.SecurityLevel, ci.GetCommonAuthInfo().SecurityLevel)
+	}
+	return info
+}
+
+// Info returns the protocol name, SecurityProtocol, or with WithOuter the
+// outer credentials' information with the protocol named "hmacauth+"
+// followed by outer's (for example "hmacauth+tls").
+func (c *creds) Info() credentials.ProtocolInfo {
+	if c.outer == nil {
+		return c.info
+	}
+	info := c.outer.Info()
+	info.SecurityProtocol = SecurityProtocol + "+" + info.SecurityProtocol
+	return info
+}
 
 // Clone returns a copy of the credentials.
 func (c *creds) Clone() credentials.TransportCredentials {
 	cp := *c
 	cp.opts = append([]auth.Option(nil), c.opts...)
+	if c.outer != nil {
+		cp.outer = c.outer.Clone()
+	}
 	return &cp
 }
 
-// OverrideServerName sets the server name reported by Info. hmacauth does
-// not use server names.
+// OverrideServerName sets the server name reported by Info, and passes it
+// to the outer credentials, if any. hmacauth does not use server names.
 //
 // Deprecated: gRPC deprecated this method; use grpc.WithAuthority instead.
 func (c *creds) OverrideServerName(name string) error {
 	c.info.ServerName = name
+	if c.outer != nil {
+		return c.outer.OverrideServerName(name) //nolint:staticcheck // forwarding the deprecated method
+	}
 	return nil
 }
