@@ -151,6 +151,7 @@ func NewTransport(d *auth.Dialer) *http.Transport {
 func Configure(tr *http.Transport, d *auth.Dialer) {
 	tr.DialContext = d.DialContext
 	tr.DialTLSContext = nil
-	tr.DialTLS = nil //lint:ignore SA1019 cleared so https:// cannot bypass d
+	//lint:ignore SA1019 cleared too, so https:// cannot bypass d
+	tr.DialTLS = nil
 	tr.Proxy = nil
 }
