@@ -102,7 +102,7 @@ func TestListenerStatsAndLogging(t *testing.T) {
 	ln, err := auth.Listen("tcp", "127.0.0.1:0",
 		auth.WithKeys(map[string][]byte{"alice": keyA, "bob": keyB}),
 		auth.WithSuites(auth.SuiteHMACSHA256),
-		auth.WithHandshakeTimeout(300*time.Millisecond),
+		auth.WithHandshakeTimeout(time.Second),
 		auth.WithLogger(slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))),
 		auth.WithHandshakeHook(func(ev auth.HandshakeEvent) {
 			mu.Lock()

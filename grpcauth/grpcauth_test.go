@@ -215,7 +215,7 @@ func TestWrongKey(t *testing.T) {
 // a good client is still served.
 func TestServerKeepsServing(t *testing.T) {
 	events := &eventLog{}
-	gs := startGRPC(t, serverCreds(t, auth.WithHandshakeHook(events.hook), auth.WithHandshakeTimeout(300*time.Millisecond)), nil)
+	gs := startGRPC(t, serverCreds(t, auth.WithHandshakeHook(events.hook), auth.WithHandshakeTimeout(time.Second)), nil)
 
 	// A plain HTTP/2 client (gRPC without credentials).
 	insecureCC, err := grpc.NewClient("passthrough:///"+gs.addr, grpc.WithTransportCredentials(insecureCreds{}))
