@@ -95,6 +95,11 @@ func securityLevel(m auth.Mode) credentials.SecurityLevel {
 		// Authenticated, but the bytes after the handshake are in the
 		// clear and unprotected.
 		return credentials.NoSecurity
+		// When the sealed mode lands (encrypted and authenticated records),
+		// add it here and to TestSecurityLevel:
+		//
+		//	case auth.ModeSealed:
+		//		return credentials.PrivacyAndIntegrity
 	}
 	return credentials.NoSecurity
 }
