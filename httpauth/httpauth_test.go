@@ -14,6 +14,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -516,4 +517,39 @@ func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
 	pool := x509.NewCertPool()
 	pool.AddCert(leaf)
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: priv, Leaf: leaf}, pool
+}
+
+// TestConfigureClearsProxy gives a transport a proxy, as the environment
+// might, and checks that after Configure requests go straight to the
+// server through the Dialer and the proxy never sees a connection.
+func TestConfigureClearsProxy(t *testing.T) {
+	ts := startServer(t, http.HandlerFunc(whoami), nil, nil)
+	proxy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	proxied := make(chan struct{}, 1)
+	go func() {
+		for {
+			c, err := proxy.Accept()
+			if err != nil {
+				return
+			}
+			proxied <- struct{}{}
+			c.Close()
+		}
+	}()
+	defer proxy.Close()
+	proxyURL, err := url.Parse("http://" + proxy.Addr().String())
+	require.NoError(t, err)
+
+	d, err := auth.NewDialer(auth.WithKeyID("alice"), auth.WithKey(keyAlice))
+	require.NoError(t, err)
+	tr := &http.Transport{Proxy: http.ProxyURL(proxyURL)}
+	httpauth.Configure(tr, d)
+	defer tr.CloseIdleConnections()
+	assert.Contains(t, get(t, &http.Client{Transport: tr, Timeout: 10 * time.Second}, "http://"+ts.addr+"/"), "key=alice ")
+	select {
+	case <-proxied:
+		t.Fatal("the request went through the proxy")
+	default:
+	}
 }
