@@ -38,6 +38,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"time"
 
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/peer"
@@ -123,7 +124,18 @@ type creds struct {
 	isClient bool
 	info     credentials.ProtocolInfo
 	outer    credentials.TransportCredentials // run over the hmacauth conn, if set
+	setup    time.Duration                    // server: bound on gRPC's setup after the handshake
 }
+
+// setupTimeout bounds, on a server, what gRPC does on a connection between
+// the end of the hmacauth handshake and the end of its own HTTP/2 setup.
+// gRPC bounds both with its ConnectionTimeout, set as a deadline on the raw
+// connection before ServerHandshake; the hmacauth handshake cannot read that
+// deadline and restores the connection's deadlines to none when it ends, so
+// without this an authenticated client that stalls before its HTTP/2
+// preface would hold a server goroutine forever. gRPC clears the deadline
+// once its setup is done.
+const setupTimeout = auth.DefaultHandshakeTimeout
 
 // NewServerCredentials returns transport credentials for a grpc.Server
 // (grpc.Creds) that run the hmacauth handshake as the accepting side on
@@ -140,7 +152,7 @@ func NewServerCredentials(opts ...auth.Option) (credentials.TransportCredentials
 	if _, err := auth.Server(nil, opts...); err != nil {
 		return nil, err
 	}
-	return &creds{opts: opts, info: credentials.ProtocolInfo{SecurityProtocol: SecurityProtocol}}, nil
+	return &creds{opts: opts, info: credentials.ProtocolInfo{SecurityProtocol: SecurityProtocol}, setup: setupTimeout}, nil
 }
 
 // NewClientCredentials returns transport credentials for a gRPC client
@@ -198,8 +210,14 @@ func (c *creds) ServerHandshake(rawConn net.Conn) (net.Conn, credentials.AuthInf
 			rawConn.Close()
 			return nil, nil, err
 		}
-	} // else from an auth.AuthListener: authenticated already.
-	if err := conn.Handshake(); err != nil {
+		if err := conn.Handshake(); err != nil {
+			rawConn.Close()
+			return nil, nil, err
+		}
+		conn.SetDeadline(time.Now().Add(c.setup)) // see setupTimeout
+	} else if err := conn.Handshake(); err != nil {
+		// From an auth.AuthListener: authenticated already, and gRPC's
+		// deadline was set on conn itself.
 		rawConn.Close()
 		return nil, nil, err
 	}
