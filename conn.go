@@ -170,13 +170,19 @@ func (c *Conn) handshakeDeadline(ctx context.Context, now time.Time) (d time.Tim
 // explain turns a handshake failure into the error the caller sees.
 func (c *Conn) explain(ctx context.Context, err error, ours bool, took time.Duration) error {
 	var we *wrapError
+	ctxErr := ctx.Err()
+	if cd, ok := ctx.Deadline(); ok && ctxErr == nil && !ours && !time.Now().Before(cd) {
+		// The connection's deadline, set to the context's, fired a moment
+		// before the context's own timer: it is the context that expired.
+		ctxErr = context.DeadlineExceeded
+	}
 	switch {
-	case ctx.Err() != nil && !errors.As(err, &we):
-		cause := []error{ctx.Err()}
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	case ctxErr != nil && !errors.As(err, &we):
+		cause := []error{ctxErr}
+		if errors.Is(ctxErr, context.DeadlineExceeded) {
 			cause = append(cause, errDeadline)
 		}
-		return errf(cause, "handshake with %s interrupted after %v: %v", c.conn.RemoteAddr(), took.Round(time.Millisecond), ctx.Err())
+		return errf(cause, "handshake with %s interrupted after %v: %v", c.conn.RemoteAddr(), took.Round(time.Millisecond), ctxErr)
 	case errors.Is(err, errDeadline):
 		var sr *shortRead
 		hint := ""

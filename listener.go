@@ -34,6 +34,8 @@ type AuthListener struct {
 	closeOnce sync.Once
 	closeErr  error
 	wg        sync.WaitGroup
+
+	stats listenerStats // see Stats, in stats.go
 }
 
 // NewListener returns a listener that authenticates every connection
@@ -183,7 +185,10 @@ func (l *AuthListener) serve(raw net.Conn) {
 	defer l.wg.Done()
 	defer l.sem.Release(1)
 	c := newConn(raw, l.cfg, false)
-	if err := c.HandshakeContext(l.ctx); err != nil {
+	l.stats.start()
+	err := c.HandshakeContext(l.ctx)
+	l.stats.finish(err)
+	if err != nil {
 		return // closed and reported by the handshake
 	}
 	select {
@@ -195,7 +200,7 @@ func (l *AuthListener) serve(raw net.Conn) {
 
 func (l *AuthListener) log(level slog.Level, msg string, attrs ...slog.Attr) {
 	if l.cfg.logger != nil {
-		attrs = append(attrs, slog.Any("listener", l.inner.Addr()))
+		attrs = append(attrs, slog.String("listener", addrString(l.inner.Addr())))
 		l.cfg.logger.LogAttrs(context.Background(), level, msg, attrs...)
 	}
 }
