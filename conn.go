@@ -77,7 +77,9 @@ func (c *Conn) Handshake() error { return c.HandshakeContext(context.Background(
 // connection; once the handshake is over the context no longer affects the
 // connection. The handshake is also bounded by the handshake timeout and by
 // any deadline already set on the Conn, and it restores those deadlines
-// when it ends.
+// when it ends. A deadline set on the underlying connection before it was
+// wrapped with Client or Server cannot be seen and is cleared by the
+// handshake: set deadlines on the Conn instead.
 //
 // On a client, the handshake is complete once the server has proved it
 // holds the key. The client's own proof goes out with its first Write (or
