@@ -360,4 +360,3 @@ func TestE2EDrainTimeout(t *testing.T) {
 	assert.Equal(t, float64(1), srv.waitLog(time.Second, msgIs("shutting down: no new connections, draining open ones"))["open"])
 	assert.Equal(t, float64(1), srv.waitLog(time.Second, msgIs("drain timeout: closing open connections"))["closed"])
 }
-
