@@ -19,6 +19,14 @@ func testKeyB64(b byte, n int) string {
 	return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{b}, n))
 }
 
+func mustB64(s string) []byte {
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
 func TestParseKeyFile(t *testing.T) {
 	k1, k2 := testKeyB64(1, 32), testKeyB64(2, 16)
 	raw := strings.TrimRight(base64.RawURLEncoding.EncodeToString(bytes.Repeat([]byte{0xfb}, 20)), "=")
@@ -33,6 +41,8 @@ func TestParseKeyFile(t *testing.T) {
 		{"comments blanks tabs CRLF", "# head\r\n\r\n  \t\na\t" + k1 + "   # trailing\r\n  b   " + k2 + "\n#end",
 			[]string{"a", "b"}, [][]byte{bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 16)}},
 		{"URL alphabet unpadded", "web-1:2026/12 " + raw + "\n", []string{"web-1:2026/12"}, [][]byte{bytes.Repeat([]byte{0xfb}, 20)}},
+		{"documented example", "# web tier, rotated 2026-12-03\nk20261203-9f3a2b  q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=\nlegacy            3q2+7wAAAAAAAAAAAAAAAA==   # remove after 2027-01-01\n",
+			[]string{"k20261203-9f3a2b", "legacy"}, [][]byte{mustB64("q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA="), mustB64("3q2+7wAAAAAAAAAAAAAAAA==")}},
 		{"longest ID", strings.Repeat("x", MaxKeyIDLen) + " " + k1, []string{strings.Repeat("x", MaxKeyIDLen)}, [][]byte{bytes.Repeat([]byte{1}, 32)}},
 	}
 	for _, tt := range tests {

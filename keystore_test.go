@@ -285,3 +285,43 @@ func TestKeyStoreWatch(t *testing.T) {
 	case <-time.After(50 * time.Millisecond):
 	}
 }
+
+// BenchmarkKeyStoreLookup measures the per-handshake cost of finding a key
+// in a store of 100 keys, while nothing reloads.
+func BenchmarkKeyStoreLookup(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "keys")
+	var entries []KeyEntry
+	for i := range 100 {
+		entries = append(entries, entry(fmt.Sprintf("key-%03d", i), byte(i)))
+	}
+	writeKeys(b, path, entries...)
+	s, err := LoadKeyFile(path)
+	require.NoError(b, err)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := s.Lookup("key-042"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkKeyStoreReload measures reading, parsing and swapping in a file
+// of 100 keys.
+func BenchmarkKeyStoreReload(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "keys")
+	var entries []KeyEntry
+	for i := range 100 {
+		entries = append(entries, entry(fmt.Sprintf("key-%03d", i), byte(i)))
+	}
+	writeKeys(b, path, entries...)
+	s, err := LoadKeyFile(path)
+	require.NoError(b, err)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := s.Reload(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
