@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"strings"
@@ -119,7 +120,7 @@ func readKeyFile(path string) (*KeyFile, fs.FileInfo, error) {
 	}
 	data := make([]byte, 0, fi.Size()+1)
 	buf := bytes.NewBuffer(data)
-	if _, err := buf.ReadFrom(fh); err != nil {
+	if _, err := buf.ReadFrom(io.LimitReader(fh, MaxKeyFileSize+1)); err != nil {
 		return nil, fi, &KeyFileError{Path: path, Err: fmt.Errorf("cannot read: %w", err)}
 	}
 	if buf.Len() > MaxKeyFileSize {
@@ -141,6 +142,7 @@ func readKeyFile(path string) (*KeyFile, fs.FileInfo, error) {
 // would refuse every client.
 func ParseKeyFile(name string, data []byte) (*KeyFile, error) {
 	kf := &KeyFile{Path: name}
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // a UTF-8 byte order mark some editors add
 	seen := make(map[string]int)
 	lineNo := 0
 	for len(data) > 0 {

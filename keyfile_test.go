@@ -37,6 +37,7 @@ func TestParseKeyFile(t *testing.T) {
 		keys [][]byte
 	}{
 		{"one key", "a " + k1 + "\n", []string{"a"}, [][]byte{bytes.Repeat([]byte{1}, 32)}},
+		{"byte order mark", "\xef\xbb\xbfa " + k1 + "\n", []string{"a"}, [][]byte{bytes.Repeat([]byte{1}, 32)}},
 		{"no final newline", "a " + k1, []string{"a"}, [][]byte{bytes.Repeat([]byte{1}, 32)}},
 		{"comments blanks tabs CRLF", "# head\r\n\r\n  \t\na\t" + k1 + "   # trailing\r\n  b   " + k2 + "\n#end",
 			[]string{"a", "b"}, [][]byte{bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 16)}},
