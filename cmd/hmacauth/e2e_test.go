@@ -174,6 +174,22 @@ func TestE2ERotation(t *testing.T) {
 	cliOld, oldAddr := start(t, "old client", "tunnel", "client", "--listen", "127.0.0.1:0", "--to", srvAddr, "--key-file", oldKeys, "--watch-interval", "50ms")
 	cliNew, newAddr := start(t, "new client", "tunnel", "client", "--listen", "127.0.0.1:0", "--to", srvAddr, "--key-file", newKeys, "--watch-interval", "50ms")
 
+	// A long-lived connection on the old key, open across every reload.
+	long, err := net.Dial("tcp", oldAddr)
+	require.NoError(t, err)
+	defer long.Close()
+	long.SetDeadline(time.Now().Add(60 * time.Second))
+	roundTrip := func(msg string) {
+		t.Helper()
+		_, err := long.Write([]byte(msg))
+		require.NoError(t, err)
+		got := make([]byte, len(msg))
+		_, err = io.ReadFull(long, got)
+		require.NoError(t, err, "the long-lived connection survives reloads")
+		require.Equal(t, msg, string(got))
+	}
+	roundTrip("before rotation")
+
 	wOld := startWorker(oldAddr)
 	defer func() {
 		select {
@@ -236,6 +252,11 @@ func TestE2ERotation(t *testing.T) {
 	wOld.requireNoFailures(t, "clients of the old client tunnel")
 	wNew.requireNoFailures(t, "clients of the new client tunnel")
 	t.Logf("connections: %d through the old-key tunnel, %d through the new-key tunnel, 0 failed", wOld.ok.Load(), wNew.ok.Load())
+
+	// The connection opened with the old key is still up: reloads never
+	// drop a connection, they only decide who may open new ones.
+	roundTrip("after the old key was retired")
+	require.NoError(t, long.Close())
 
 	// The old key is refused now.
 	id, key := loadKey(t, filepath.Join(dir, "old-key.orig"))
