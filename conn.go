@@ -229,7 +229,7 @@ func (c *Conn) report(start time.Time, err error) {
 // client, the first Read sends the pending proof and consumes the server's
 // verdict; a rejection comes back as an error wrapping ErrRejected.
 func (c *Conn) Read(p []byte) (int, error) {
-	if err := c.ready(); err != nil {
+	if err := c.readyToRead(); err != nil {
 		return 0, err
 	}
 	if c.needVerdict.Load() {
@@ -252,10 +252,34 @@ func (c *Conn) ready() error {
 	return nil
 }
 
+// readyToRead is ready for Read. If a Write is sending the pending proof at
+// this moment, Read goes ahead instead of waiting for that Write: the Write
+// may be blocked until the server reads the data behind the proof, and over
+// a synchronous transport such as net.Pipe the server does so only after
+// this Read has taken its verdict.
+func (c *Conn) readyToRead() error {
+	if err := c.Handshake(); err != nil {
+		return err
+	}
+	if e := c.fatal.Load(); e != nil {
+		return *e
+	}
+	if c.hasPending.Load() && c.pendMu.TryLock() {
+		defer c.pendMu.Unlock()
+		return c.flushLocked()
+	}
+	return nil
+}
+
 // flush writes the client's pending proof on its own.
 func (c *Conn) flush() error {
 	c.pendMu.Lock()
 	defer c.pendMu.Unlock()
+	return c.flushLocked()
+}
+
+// flushLocked is flush with pendMu held.
+func (c *Conn) flushLocked() error {
 	if c.pending == nil {
 		return nil
 	}
