@@ -378,7 +378,12 @@ func (c *Conn) Write(p []byte) (int, error) {
 		if c.pending != nil {
 			defer c.pendMu.Unlock()
 			proof := len(c.pending)
-			bufs := net.Buffers{c.pending, p}
+			bufs := net.Buffers{c.pending}
+			if len(p) > 0 {
+				// An empty write after the proof would block on net.Pipe
+				// until the peer reads.
+				bufs = append(bufs, p)
+			}
 			n, err := bufs.WriteTo(c.conn)
 			c.pending = nil
 			c.hasPending.Store(false)
