@@ -402,7 +402,9 @@ func (c *Conn) Write(p []byte) (int, error) {
 
 // Close closes the connection. A client's proof that is still pending is
 // sent first, so a client that connects and closes at once is not counted
-// as a failed handshake by the server.
+// as a failed handshake by the server. A client that never read the
+// server's verdict waits for it, briefly (a second at most), so that
+// everything it wrote is delivered; see drainVerdict.
 func (c *Conn) Close() error {
 	if c.hasPending.Load() && c.pendMu.TryLock() {
 		if c.pending != nil {
@@ -413,7 +415,38 @@ func (c *Conn) Close() error {
 		}
 		c.pendMu.Unlock()
 	}
+	c.drainVerdict()
 	return c.conn.Close()
+}
+
+// maxVerdictDrain bounds how long Close waits for a verdict still on its
+// way.
+const maxVerdictDrain = time.Second
+
+// drainVerdict reads the server's verdict byte if the client has not. A
+// TCP stack that closes a socket with unread received bytes resets the
+// connection and discards what it has not yet sent, so a client that writes
+// and closes without reading would otherwise lose the tail of its data,
+// where plain TCP delivers it all. Only the verdict is read: unread
+// application data resets the connection as it would without hmacauth. A
+// concurrent Read already takes the verdict; then there is nothing to do.
+func (c *Conn) drainVerdict() {
+	if !c.needVerdict.Load() || c.hasPending.Load() || !c.verdMu.TryLock() {
+		return
+	}
+	defer c.verdMu.Unlock()
+	if !c.needVerdict.Load() {
+		return
+	}
+	wait := maxVerdictDrain
+	if c.cfg.timeout > 0 {
+		wait = min(wait, c.cfg.timeout)
+	}
+	c.conn.SetReadDeadline(time.Now().Add(wait))
+	var b [1]byte
+	if n, _ := c.conn.Read(b[:]); n == 1 {
+		c.needVerdict.Store(false)
+	}
 }
 
 // CloseWrite shuts down the writing side of the underlying connection, if
