@@ -106,7 +106,11 @@ func (c *Conn) handshake(ctx context.Context) error {
 	start := time.Now()
 	if err := ctx.Err(); err != nil {
 		c.conn.Close()
-		err = errf([]error{err}, "handshake not started: %v", err)
+		cause := []error{err}
+		if errors.Is(err, context.DeadlineExceeded) {
+			cause = append(cause, errDeadline)
+		}
+		err = errf(cause, "handshake not started: %v", err)
 		c.report(start, err)
 		return err
 	}
