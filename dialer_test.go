@@ -73,7 +73,9 @@ func TestDialerRightKey(t *testing.T) {
 				func() (net.Conn, error) { return d.Dial("tcp", ln.Addr().String()) },
 				func() (net.Conn, error) { return d.DialContext(context.Background(), "tcp", ln.Addr().String()) },
 				func() (net.Conn, error) { return Dial("tcp", ln.Addr().String(), tc.opts...) },
-				func() (net.Conn, error) { return DialContext(context.Background(), "tcp", ln.Addr().String(), tc.opts...) },
+				func() (net.Conn, error) {
+					return DialContext(context.Background(), "tcp", ln.Addr().String(), tc.opts...)
+				},
 			} {
 				c, err := dial()
 				require.NoError(t, err)
