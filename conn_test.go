@@ -511,6 +511,27 @@ func TestConnDeadlines(t *testing.T) {
 		assert.ErrorIs(t, err, os.ErrDeadlineExceeded)
 	})
 
+	t.Run("deadline set during the handshake survives it", func(t *testing.T) {
+		rc, rs := newRawConnPair(t, "tcp")
+		server, err := Server(rs, WithKey(key), WithHandshakeTimeout(time.Minute))
+		require.NoError(t, err)
+		serverErr := make(chan error, 1)
+		go func() { serverErr <- server.Handshake() }()
+		time.Sleep(20 * time.Millisecond) // the server waits for the hello
+		deadline := time.Now().Add(500 * time.Millisecond)
+		require.NoError(t, server.SetReadDeadline(deadline))
+		client, err := Client(rc, WithKey(key))
+		require.NoError(t, err)
+		_, err = client.Write([]byte("a"))
+		require.NoError(t, err)
+		require.NoError(t, <-serverErr)
+		_, err = io.ReadFull(server, make([]byte, 1))
+		require.NoError(t, err)
+		_, err = server.Read(make([]byte, 1))
+		assert.ErrorIs(t, err, os.ErrDeadlineExceeded)
+		assert.False(t, time.Now().Before(deadline), "the read timed out before the user's deadline")
+	})
+
 	t.Run("deadline earlier than the handshake bounds it", func(t *testing.T) {
 		raw, _ := newRawConnPair(t, "tcp") // the server side never answers
 		c, err := Client(raw, WithKey(key))
@@ -764,5 +785,35 @@ func TestConnCloseUnblocksRead(t *testing.T) {
 				t.Fatal("Read not released by Close")
 			}
 		})
+	}
+}
+
+// TestConnCloseDuringHandshake closes a Conn whose handshake waits for a
+// silent peer: the handshake must end at once with an error.
+func TestConnCloseDuringHandshake(t *testing.T) {
+	key := mustGenerateTestKey(t)
+	for _, kind := range rawPairKinds {
+		for _, side := range []string{"client", "server"} {
+			t.Run(kind+"/"+side, func(t *testing.T) {
+				raw, _ := newRawConnPair(t, kind)
+				newConn := Client
+				if side == "server" {
+					newConn = Server
+				}
+				c, err := newConn(raw, WithKey(key), WithHandshakeTimeout(time.Minute))
+				require.NoError(t, err)
+				hs := make(chan error, 1)
+				go func() { hs <- c.Handshake() }()
+				time.Sleep(20 * time.Millisecond)
+				require.NoError(t, c.Close())
+				select {
+				case err := <-hs:
+					require.Error(t, err)
+					assert.ErrorIs(t, err, ErrProtocol)
+				case <-time.After(10 * time.Second):
+					t.Fatal("Close did not end the handshake")
+				}
+			})
+		}
 	}
 }
