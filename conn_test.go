@@ -466,16 +466,18 @@ func TestConnDeadlines(t *testing.T) {
 	key := mustGenerateTestKey(t)
 
 	t.Run("handshake timeout does not outlive the handshake", func(t *testing.T) {
-		ln, err := Listen("tcp", "127.0.0.1:0", WithKey(key), WithHandshakeTimeout(100*time.Millisecond))
+		// Timeouts long enough for a loaded CI machine to finish the
+		// handshake in, short enough to wait past.
+		ln, err := Listen("tcp", "127.0.0.1:0", WithKey(key), WithHandshakeTimeout(300*time.Millisecond))
 		require.NoError(t, err)
 		defer ln.Close()
-		c, err := Dial("tcp", ln.Addr().String(), WithKey(key), WithHandshakeTimeout(100*time.Millisecond), WithWaitForVerdict())
+		c, err := Dial("tcp", ln.Addr().String(), WithKey(key), WithHandshakeTimeout(300*time.Millisecond), WithWaitForVerdict())
 		require.NoError(t, err)
 		defer c.Close()
 		s, err := ln.Accept()
 		require.NoError(t, err)
 		defer s.Close()
-		time.Sleep(250 * time.Millisecond) // well past both handshake timeouts
+		time.Sleep(500 * time.Millisecond) // well past both handshake timeouts
 		_, err = c.Write([]byte("late"))
 		require.NoError(t, err)
 		_, err = io.ReadFull(s, make([]byte, 4))
@@ -488,7 +490,7 @@ func TestConnDeadlines(t *testing.T) {
 
 	t.Run("read deadline set before the handshake is restored", func(t *testing.T) {
 		client, server, _ := newAuthConnPair(t, "tcp", []Option{WithKey(key)}, []Option{WithKey(key)})
-		deadline := time.Now().Add(300 * time.Millisecond)
+		deadline := time.Now().Add(800 * time.Millisecond)
 		require.NoError(t, server.SetReadDeadline(deadline))
 		_, err := client.Write([]byte("a"))
 		require.NoError(t, err)
@@ -504,7 +506,7 @@ func TestConnDeadlines(t *testing.T) {
 		// Over a pipe a write blocks until the peer reads: the deadline
 		// shows.
 		client, server, serverErr := newAuthConnPair(t, "pipe", []Option{WithKey(key)}, []Option{WithKey(key)})
-		require.NoError(t, server.SetWriteDeadline(time.Now().Add(300*time.Millisecond)))
+		require.NoError(t, server.SetWriteDeadline(time.Now().Add(800*time.Millisecond)))
 		go client.Read(make([]byte, 1)) // sends the proof, takes the verdict
 		require.NoError(t, <-serverErr)
 		_, err := server.Write([]byte("nobody reads this"))
@@ -518,7 +520,7 @@ func TestConnDeadlines(t *testing.T) {
 		serverErr := make(chan error, 1)
 		go func() { serverErr <- server.Handshake() }()
 		time.Sleep(20 * time.Millisecond) // the server waits for the hello
-		deadline := time.Now().Add(500 * time.Millisecond)
+		deadline := time.Now().Add(800 * time.Millisecond)
 		require.NoError(t, server.SetReadDeadline(deadline))
 		client, err := Client(rc, WithKey(key))
 		require.NoError(t, err)
@@ -544,13 +546,13 @@ func TestConnDeadlines(t *testing.T) {
 
 	t.Run("deadline cleared before the handshake stays cleared", func(t *testing.T) {
 		client, server, serverErr := newAuthConnPair(t, "tcp",
-			[]Option{WithKey(key), WithHandshakeTimeout(100 * time.Millisecond)},
+			[]Option{WithKey(key), WithHandshakeTimeout(300 * time.Millisecond)},
 			[]Option{WithKey(key), WithHandshakeTimeout(time.Minute)})
 		require.NoError(t, client.SetDeadline(time.Time{}))
 		_, err := client.Write([]byte("x"))
 		require.NoError(t, err)
 		require.NoError(t, <-serverErr)
-		time.Sleep(150 * time.Millisecond)
+		time.Sleep(400 * time.Millisecond)
 		go func() {
 			time.Sleep(50 * time.Millisecond)
 			server.Write([]byte("y"))

@@ -232,7 +232,7 @@ func TestDialerContext(t *testing.T) {
 		echoOnce(t, c, "still here")
 	})
 	t.Run("expired deadline after dial does not touch the conn", func(t *testing.T) {
-		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 		defer cancel()
 		c, err := d.DialContext(ctx, "tcp", ln.Addr().String())
 		require.NoError(t, err)
