@@ -174,7 +174,7 @@ func TestParseKey(t *testing.T) {
 		{"hex: prefix", "hex:" + hex.EncodeToString(key16), key16, nil},
 		{"surrounding white space", "  \t" + hex.EncodeToString(key16) + "\n", key16, nil},
 		{"unprefixed hex wins over base64", hex.EncodeToString(key16), key16, nil},
-		{"base64: prefix on hex-looking text", "base64:" + "00112233445566778899aabbccddeeff", mustB64(t, "00112233445566778899aabbccddeeff"), nil},
+		{"base64: prefix on hex-looking text", "base64:" + "00112233445566778899aabbccddeeff", mustB64("00112233445566778899aabbccddeeff"), nil},
 		{"exactly MinKeyLen", base64.StdEncoding.EncodeToString(key16), key16, nil},
 		{"one byte short", base64.StdEncoding.EncodeToString(key16[:15]), nil, ErrKeyTooShort},
 		{"short hex", "hex:00112233", nil, ErrKeyTooShort},
@@ -208,9 +208,3 @@ func TestParseKey(t *testing.T) {
 
 // errAny in a table means any error will do.
 var errAny = &wrapError{msg: "any error"}
-
-func mustB64(t *testing.T, s string) []byte {
-	b, err := base64.StdEncoding.DecodeString(s)
-	require.NoError(t, err)
-	return b
-}
