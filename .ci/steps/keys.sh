@@ -11,7 +11,7 @@ if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/nul
 fi
 
 echo "== keys: fuzz the key file parser"
-go test -run '^$' -fuzz '^FuzzParseKeyFile$' -fuzztime 10s .
+go test -run '^$' -fuzz '^FuzzParseKeyFile$' -fuzztime 30000x .
 
 echo "== keys: hmacauth builds as one static binary"
 keys_bin_dir=$(mktemp -d)
