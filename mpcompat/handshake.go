@@ -211,6 +211,9 @@ func (h *handshaker) answerChallenge() error {
 	case welcomeMsg:
 		return nil
 	case failureMsg:
+		if h.st.LocalAnswer == "md5" && h.st.Legacy {
+			return errorf([]error{ErrAnswerRejected}, "the peer replied %s to our legacy HMAC-MD5 answer: the authkeys differ, or the peer refuses legacy answers (Generation Modern)", failureMsg)
+		}
 		return errorf([]error{ErrAnswerRejected}, "the peer replied %s to our HMAC-%s answer: the authkeys differ", failureMsg, h.st.LocalAnswer)
 	}
 	return errorf([]error{ErrNotMultiprocessing}, "the peer replied %d bytes that are neither %s nor %s", len(reply), welcomeMsg, failureMsg)

@@ -57,9 +57,26 @@ func pythonVersion(path string) (version string, modern bool, err error) {
 func interpreters(t *testing.T) []interpreter {
 	t.Helper()
 	py := requireTool(t, "python3")
+	interpOnce.Do(func() { interpList, interpErr = findInterpreters(py) })
+	if interpErr != nil {
+		t.Fatalf("python3: %v", interpErr)
+	}
+	if len(interpList) == 1 {
+		t.Logf("only Python %s found: the other handshake generation is covered by TestCPython312Vectors alone", interpList[0].version)
+	}
+	return interpList
+}
+
+var (
+	interpOnce sync.Once
+	interpList []interpreter
+	interpErr  error
+)
+
+func findInterpreters(py string) ([]interpreter, error) {
 	v, modern, err := pythonVersion(py)
 	if err != nil {
-		t.Fatalf("python3 --version: %v", err)
+		return nil, err
 	}
 	out := []interpreter{{py, v, modern}}
 	var candidates []string
@@ -85,10 +102,7 @@ func interpreters(t *testing.T) []interpreter {
 			break
 		}
 	}
-	if len(out) == 1 {
-		t.Logf("only Python %s found: the other handshake generation is covered by TestCPython312Vectors alone", v)
-	}
-	return out
+	return out, nil
 }
 
 // pyProc is a Python process started by a test: its stdout lines arrive on
