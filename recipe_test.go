@@ -292,3 +292,27 @@ func TestRecipeNoKeyingMaterial(t *testing.T) {
 	cli.Close()
 	srv.Close()
 }
+
+// TestRecipeListenerConcurrent: a recipe client that never answers does not
+// hold up another, and runs into the handshake timeout.
+func TestRecipeListenerConcurrent(t *testing.T) {
+	events := make(chan HandshakeEvent, 2)
+	ln, err := Listen("tcp", "127.0.0.1:0", WithKey(recipeKey), WithRecipe(nil),
+		WithHandshakeTimeout(300*time.Millisecond), WithHandshakeHook(func(ev HandshakeEvent) { events <- ev }))
+	require.NoError(t, err)
+	defer ln.Close()
+	silent, err := net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	defer silent.Close()
+
+	c, err := Dial("tcp", ln.Addr().String(), WithKey(recipeKey), WithRecipe(nil))
+	require.NoError(t, err)
+	defer c.Close()
+	s, err := ln.AcceptAuth()
+	require.NoError(t, err)
+	defer s.Close()
+	require.NoError(t, (<-events).Err, "the answering client finishes first")
+	ev := <-events
+	require.ErrorIs(t, ev.Err, errDeadline)
+	assert.Equal(t, ModeRecipe, ev.Mode)
+}

@@ -57,13 +57,16 @@ func (cfg *Config) DialContext(ctx context.Context, network, address string, aut
 }
 
 // Client runs the connecting side's handshake on conn, which the caller
-// has already connected. On failure conn is closed.
+// has already connected. The handshake sets conn's deadline (the handshake
+// timeout or the context's deadline) and clears it when it succeeds. On
+// failure conn is closed.
 func (cfg *Config) Client(ctx context.Context, conn net.Conn, authkey []byte) (*Conn, error) {
 	return cfg.handshakeOn(ctx, conn, authkey, true)
 }
 
 // Server runs the listening side's handshake on conn: it delivers a
-// challenge, then answers the peer's. On failure conn is closed.
+// challenge, then answers the peer's. Deadlines and failure are as for
+// Client.
 func (cfg *Config) Server(ctx context.Context, conn net.Conn, authkey []byte) (*Conn, error) {
 	return cfg.handshakeOn(ctx, conn, authkey, false)
 }

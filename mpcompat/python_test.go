@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"io"
 	"net"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -214,4 +215,21 @@ func TestPythonMaxMessageSize(t *testing.T) {
 	require.NoError(t, c.Close())
 	assert.Equal(t, "AUTH OK", p.line(t))
 	assert.NotEqual(t, 0, p.wait(t), "Python sees the connection closed")
+}
+
+// TestPythonClientUnixSocket: a Python Client given a path connects over a
+// Unix socket (AF_UNIX), and a Go Listener on "unix" serves it.
+func TestPythonClientUnixSocket(t *testing.T) {
+	py := interpreters(t)[0]
+	path := filepath.Join(t.TempDir(), "mp.sock")
+	ln, err := Listen("unix", path, testKey)
+	require.NoError(t, err)
+	defer ln.Close()
+	p := startPython(t, py.path, "mp_client.py", path, hex.EncodeToString(testKey))
+	c, err := ln.Accept()
+	require.NoError(t, err)
+	defer c.Close()
+	assert.Equal(t, "AUTH OK", p.line(t))
+	exchange(t, c, py)
+	assert.Equal(t, 0, p.wait(t))
 }
