@@ -1,7 +1,7 @@
 // Package mpcompat speaks the wire protocol of CPython's
-// multiprocessing.connection over TCP, so a Go service can sit on either
-// side of Python processes that use Listener(address, authkey=...) and
-// Client(address, authkey=...).
+// multiprocessing.connection over TCP or Unix sockets, so a Go service can
+// sit on either side of Python processes that use Listener(address,
+// authkey=...) and Client(address, authkey=...).
 //
 // The authentication is CPython's: each side proves the key by answering
 // the other's HMAC challenge. The listening side delivers a challenge and
