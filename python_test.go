@@ -30,7 +30,7 @@ func startPython(t *testing.T, script string, args ...string) *pyProc {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	p := &pyProc{lines: make(chan string, 16), done: make(chan struct{})}
 	p.cmd = exec.CommandContext(ctx, py, append([]string{"testdata/" + script}, args...)...)
-	p.cmd.Stderr = lockedWriter{&p.mu, &p.stderr}
+	p.cmd.Stderr = pyStderrWriter{&p.mu, &p.stderr}
 	out, err := p.cmd.StdoutPipe()
 	if err != nil {
 		cancel()
@@ -99,12 +99,12 @@ func (p *pyProc) errText() string {
 	return p.stderr.String()
 }
 
-type lockedWriter struct {
+type pyStderrWriter struct {
 	mu *sync.Mutex
 	w  *strings.Builder
 }
 
-func (w lockedWriter) Write(b []byte) (int, error) {
+func (w pyStderrWriter) Write(b []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.w.Write(b)

@@ -34,16 +34,16 @@ var recipeDigests = []struct {
 	{"sha1", sha1.New},
 }
 
-type acceptResult struct {
+type recipeAcceptResult struct {
 	c   *Conn
 	err error
 }
 
-func acceptAsync(ln *AuthListener) <-chan acceptResult {
-	ch := make(chan acceptResult, 1)
+func recipeAcceptAsync(ln *AuthListener) <-chan recipeAcceptResult {
+	ch := make(chan recipeAcceptResult, 1)
 	go func() {
 		c, err := ln.AcceptAuth()
-		ch <- acceptResult{c, err}
+		ch <- recipeAcceptResult{c, err}
 	}()
 	return ch
 }
@@ -63,7 +63,7 @@ func TestRecipeGoListenerPythonClient(t *testing.T) {
 					WithHandshakeHook(func(ev HandshakeEvent) { events <- ev }))
 				require.NoError(t, err)
 				defer ln.Close()
-				accepted := acceptAsync(ln)
+				accepted := recipeAcceptAsync(ln)
 
 				key := recipeKey
 				if wrong {
@@ -229,7 +229,7 @@ func TestRecipeGoToGo(t *testing.T) {
 				WithHandshakeHook(func(ev HandshakeEvent) { events <- ev }))...)
 			require.NoError(t, err)
 			defer ln.Close()
-			accepted := acceptAsync(ln)
+			accepted := recipeAcceptAsync(ln)
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			c, _ := DialContext(ctx, "tcp", ln.Addr().String(), append(tt.clientOpts, WithHandshakeTimeout(time.Second))...)
