@@ -18,14 +18,15 @@ type ConnectionState struct {
 	HandshakeComplete bool
 	// IsClient is true on the dialing side.
 	IsClient bool
-	// Version is the protocol version spoken.
+	// Version is the protocol version spoken; 0 for WithRecipe.
 	Version uint8
 	// KeyID is the key ID the client presented and proved. On a server it
 	// names the authenticated peer.
 	KeyID string
 	// Suite is the negotiated suite.
 	Suite Suite
-	// Mode is the negotiated mode.
+	// Mode is the negotiated mode; ModeRecipe for WithRecipe, where the
+	// server is not authenticated and the client gets no verdict.
 	Mode Mode
 }
 
@@ -129,7 +130,13 @@ func (c *Conn) handshake(ctx context.Context) error {
 		}
 	})
 	var err error
-	if c.isClient {
+	if c.cfg.recipe != nil {
+		if c.isClient {
+			err = c.recipeClientHandshake()
+		} else {
+			err = c.recipeServerHandshake()
+		}
+	} else if c.isClient {
 		err = c.clientHandshake()
 	} else {
 		err = c.serverHandshake()
@@ -192,8 +199,12 @@ func (c *Conn) explain(ctx context.Context, err error, ours bool, took time.Dura
 	case errors.Is(err, errDeadline):
 		var sr *shortRead
 		hint := ""
-		if errors.As(err, &sr) && sr.got == 0 && !c.isClient {
+		switch {
+		case !errors.As(err, &sr) || sr.got != 0:
+		case c.cfg.recipe == nil && !c.isClient:
 			hint = " (the client sent nothing: an hmacauth client speaks first, while the recipe's client waits for the server; see WithRecipe)"
+		case c.cfg.recipe != nil && c.isClient:
+			hint = " (the server sent nothing: a recipe server speaks first, while an hmacauth server waits for its client)"
 		}
 		if ours {
 			return errf([]error{errDeadline}, "handshake with %s timed out after %v%s", c.conn.RemoteAddr(), c.cfg.timeout, hint)
@@ -583,6 +594,9 @@ func (c *Conn) ConnectionState() ConnectionState {
 func (c *Conn) ExportKeyingMaterial(label string, context []byte, n int) ([]byte, error) {
 	if !c.hsDone.Load() || c.hsErr != nil {
 		return nil, errf(nil, "ExportKeyingMaterial before a successful handshake")
+	}
+	if c.cfg.recipe != nil {
+		return nil, errf([]error{errors.ErrUnsupported}, "ExportKeyingMaterial: a WithRecipe connection has no session secret")
 	}
 	h := c.state.Suite.newHash()
 	secret, err := hkdf.Extract(h, c.key, c.th)
