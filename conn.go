@@ -18,14 +18,15 @@ type ConnectionState struct {
 	HandshakeComplete bool
 	// IsClient is true on the dialing side.
 	IsClient bool
-	// Version is the protocol version spoken.
+	// Version is the protocol version spoken; 0 for WithRecipe.
 	Version uint8
 	// KeyID is the key ID the client presented and proved. On a server it
 	// names the authenticated peer.
 	KeyID string
 	// Suite is the negotiated suite.
 	Suite Suite
-	// Mode is the negotiated mode.
+	// Mode is the negotiated mode; ModeRecipe for WithRecipe, where the
+	// server is not authenticated and the client gets no verdict.
 	Mode Mode
 }
 
@@ -77,7 +78,9 @@ func (c *Conn) Handshake() error { return c.HandshakeContext(context.Background(
 // connection; once the handshake is over the context no longer affects the
 // connection. The handshake is also bounded by the handshake timeout and by
 // any deadline already set on the Conn, and it restores those deadlines
-// when it ends.
+// when it ends. A deadline set on the underlying connection before it was
+// wrapped with Client or Server cannot be seen and is cleared by the
+// handshake: set deadlines on the Conn instead.
 //
 // On a client, the handshake is complete once the server has proved it
 // holds the key. The client's own proof goes out with its first Write (or
@@ -104,7 +107,11 @@ func (c *Conn) handshake(ctx context.Context) error {
 	start := time.Now()
 	if err := ctx.Err(); err != nil {
 		c.conn.Close()
-		err = errf([]error{err}, "handshake not started: %v", err)
+		cause := []error{err}
+		if errors.Is(err, context.DeadlineExceeded) {
+			cause = append(cause, errDeadline)
+		}
+		err = errf(cause, "handshake not started: %v", err)
 		c.report(start, err)
 		return err
 	}
@@ -123,7 +130,13 @@ func (c *Conn) handshake(ctx context.Context) error {
 		}
 	})
 	var err error
-	if c.isClient {
+	if c.cfg.recipe != nil {
+		if c.isClient {
+			err = c.recipeClientHandshake()
+		} else {
+			err = c.recipeServerHandshake()
+		}
+	} else if c.isClient {
 		err = c.clientHandshake()
 	} else {
 		err = c.serverHandshake()
@@ -170,22 +183,33 @@ func (c *Conn) handshakeDeadline(ctx context.Context, now time.Time) (d time.Tim
 // explain turns a handshake failure into the error the caller sees.
 func (c *Conn) explain(ctx context.Context, err error, ours bool, took time.Duration) error {
 	var we *wrapError
+	ctxErr := ctx.Err()
+	if cd, ok := ctx.Deadline(); ok && ctxErr == nil && !ours && !time.Now().Before(cd) {
+		// The connection's deadline, set to the context's, fired a moment
+		// before the context's own timer: it is the context that expired.
+		ctxErr = context.DeadlineExceeded
+	}
 	switch {
-	case ctx.Err() != nil && !errors.As(err, &we):
-		cause := []error{ctx.Err()}
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	case ctxErr != nil && !errors.As(err, &we):
+		cause := []error{ctxErr}
+		if errors.Is(ctxErr, context.DeadlineExceeded) {
 			cause = append(cause, errDeadline)
 		}
-		why := context.Cause(ctx)
-		if why != ctx.Err() {
-			cause = append(cause, why)
+		why := ctxErr
+		if cc := context.Cause(ctx); cc != nil && cc != ctx.Err() {
+			why = cc
+			cause = append(cause, cc)
 		}
 		return errf(cause, "handshake with %s interrupted after %v: %v", c.conn.RemoteAddr(), took.Round(time.Millisecond), why)
 	case errors.Is(err, errDeadline):
 		var sr *shortRead
 		hint := ""
-		if errors.As(err, &sr) && sr.got == 0 && !c.isClient {
+		switch {
+		case !errors.As(err, &sr) || sr.got != 0:
+		case c.cfg.recipe == nil && !c.isClient:
 			hint = " (the client sent nothing: an hmacauth client speaks first, while the recipe's client waits for the server; see WithRecipe)"
+		case c.cfg.recipe != nil && c.isClient:
+			hint = " (the server sent nothing: a recipe server speaks first, while an hmacauth server waits for its client)"
 		}
 		if ours {
 			return errf([]error{errDeadline}, "handshake with %s timed out after %v%s", c.conn.RemoteAddr(), c.cfg.timeout, hint)
@@ -225,7 +249,7 @@ func (c *Conn) report(start time.Time, err error) {
 // client, the first Read sends the pending proof and consumes the server's
 // verdict; a rejection comes back as an error wrapping ErrRejected.
 func (c *Conn) Read(p []byte) (int, error) {
-	if err := c.ready(); err != nil {
+	if err := c.readyToRead(); err != nil {
 		return 0, err
 	}
 	if c.needVerdict.Load() {
@@ -248,10 +272,34 @@ func (c *Conn) ready() error {
 	return nil
 }
 
+// readyToRead is ready for Read. If a Write is sending the pending proof at
+// this moment, Read goes ahead instead of waiting for that Write: the Write
+// may be blocked until the server reads the data behind the proof, and over
+// a synchronous transport such as net.Pipe the server does so only after
+// this Read has taken its verdict.
+func (c *Conn) readyToRead() error {
+	if err := c.Handshake(); err != nil {
+		return err
+	}
+	if e := c.fatal.Load(); e != nil {
+		return *e
+	}
+	if c.hasPending.Load() && c.pendMu.TryLock() {
+		defer c.pendMu.Unlock()
+		return c.flushLocked()
+	}
+	return nil
+}
+
 // flush writes the client's pending proof on its own.
 func (c *Conn) flush() error {
 	c.pendMu.Lock()
 	defer c.pendMu.Unlock()
+	return c.flushLocked()
+}
+
+// flushLocked is flush with pendMu held.
+func (c *Conn) flushLocked() error {
 	if c.pending == nil {
 		return nil
 	}
@@ -350,7 +398,12 @@ func (c *Conn) Write(p []byte) (int, error) {
 		if c.pending != nil {
 			defer c.pendMu.Unlock()
 			proof := len(c.pending)
-			bufs := net.Buffers{c.pending, p}
+			bufs := net.Buffers{c.pending}
+			if len(p) > 0 {
+				// An empty write after the proof would block on net.Pipe
+				// until the peer reads.
+				bufs = append(bufs, p)
+			}
 			n, err := bufs.WriteTo(c.conn)
 			c.pending = nil
 			c.hasPending.Store(false)
@@ -369,7 +422,9 @@ func (c *Conn) Write(p []byte) (int, error) {
 
 // Close closes the connection. A client's proof that is still pending is
 // sent first, so a client that connects and closes at once is not counted
-// as a failed handshake by the server.
+// as a failed handshake by the server. A client that never read the
+// server's verdict waits for it, briefly (a second at most), so that
+// everything it wrote is delivered; see drainVerdict.
 func (c *Conn) Close() error {
 	if c.hasPending.Load() && c.pendMu.TryLock() {
 		if c.pending != nil {
@@ -380,7 +435,38 @@ func (c *Conn) Close() error {
 		}
 		c.pendMu.Unlock()
 	}
+	c.drainVerdict()
 	return c.conn.Close()
+}
+
+// maxVerdictDrain bounds how long Close waits for a verdict still on its
+// way.
+const maxVerdictDrain = time.Second
+
+// drainVerdict reads the server's verdict byte if the client has not. A
+// TCP stack that closes a socket with unread received bytes resets the
+// connection and discards what it has not yet sent, so a client that writes
+// and closes without reading would otherwise lose the tail of its data,
+// where plain TCP delivers it all. Only the verdict is read: unread
+// application data resets the connection as it would without hmacauth. A
+// concurrent Read already takes the verdict; then there is nothing to do.
+func (c *Conn) drainVerdict() {
+	if !c.needVerdict.Load() || c.hasPending.Load() || !c.verdMu.TryLock() {
+		return
+	}
+	defer c.verdMu.Unlock()
+	if !c.needVerdict.Load() {
+		return
+	}
+	wait := maxVerdictDrain
+	if c.cfg.timeout > 0 {
+		wait = min(wait, c.cfg.timeout)
+	}
+	c.conn.SetReadDeadline(time.Now().Add(wait))
+	var b [1]byte
+	if n, _ := c.conn.Read(b[:]); n == 1 {
+		c.needVerdict.Store(false)
+	}
 }
 
 // CloseWrite shuts down the writing side of the underlying connection, if
@@ -513,6 +599,9 @@ func (c *Conn) ConnectionState() ConnectionState {
 func (c *Conn) ExportKeyingMaterial(label string, context []byte, n int) ([]byte, error) {
 	if !c.hsDone.Load() || c.hsErr != nil {
 		return nil, errf(nil, "ExportKeyingMaterial before a successful handshake")
+	}
+	if c.cfg.recipe != nil {
+		return nil, errf([]error{errors.ErrUnsupported}, "ExportKeyingMaterial: a WithRecipe connection has no session secret")
 	}
 	h := c.state.Suite.newHash()
 	secret, err := hkdf.Extract(h, c.key, c.th)

@@ -14,8 +14,11 @@
 //
 //	d, err := auth.NewDialer(auth.WithKey(key))
 //	...
-//	tr := &http.Transport{DialContext: d.DialContext}
+//	client := &http.Client{Transport: httpauth.NewTransport(d)}
 //
+// (package httpauth also tells handlers which key ID called; package
+// grpcauth, a nested module, does the same for gRPC; package mpcompat
+// speaks Python's multiprocessing.connection).
 // The handshake costs one round trip, and the client may send data right
 // behind its proof. Both sides prove knowledge of the key with HMACs over a
 // hash of the transcript, with fresh nonces from both sides and a distinct

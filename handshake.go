@@ -241,12 +241,12 @@ func logEvent(l *slog.Logger, ev HandshakeEvent) {
 	}
 	attrs := []slog.Attr{
 		slog.String("side", side),
-		slog.Any("remote", ev.RemoteAddr),
+		slog.String("remote", addrString(ev.RemoteAddr)),
 		slog.String("key_id", ev.KeyID),
 		slog.Duration("duration", ev.Duration),
 	}
 	if ev.Err != nil {
-		attrs = append(attrs, slog.String("reason", ev.Err.Error()))
+		attrs = append(attrs, slog.String("reason", ev.Err.Error()), slog.String("reason_class", ReasonOf(ev.Err).String()))
 		l.LogAttrs(context.Background(), slog.LevelWarn, "auth: handshake refused", attrs...)
 		return
 	}

@@ -35,6 +35,7 @@ type AuthListener struct {
 	closeErr  error
 	wg        sync.WaitGroup
 
+	stats    listenerStats    // see Stats, in stats.go
 	inflight handshakeTracker // handshakes in progress, for eviction
 }
 
@@ -188,8 +189,10 @@ func (l *AuthListener) serve(ctx context.Context, raw net.Conn, h *trackedHandsh
 	defer l.sem.Release(1)
 	defer h.cancel(nil)
 	c := newConn(raw, l.cfg, false)
+	l.stats.start()
 	err := c.HandshakeContext(ctx)
 	l.inflight.done(h)
+	l.stats.finish(err)
 	if err != nil {
 		return // closed and reported by the handshake
 	}
@@ -202,7 +205,7 @@ func (l *AuthListener) serve(ctx context.Context, raw net.Conn, h *trackedHandsh
 
 func (l *AuthListener) log(level slog.Level, msg string, attrs ...slog.Attr) {
 	if l.cfg.logger != nil {
-		attrs = append(attrs, slog.Any("listener", l.inner.Addr()))
+		attrs = append(attrs, slog.String("listener", addrString(l.inner.Addr())))
 		l.cfg.logger.LogAttrs(context.Background(), level, msg, attrs...)
 	}
 }

@@ -73,22 +73,23 @@ func marshalClientHello(b []byte, modes Mode, suites []Suite, keyID string, nonc
 // clientHelloSize reports how long the client hello that starts with b is:
 // its full length once b holds enough of it to tell, otherwise a lower
 // bound larger than len(b). It fails as soon as b cannot start a valid
-// hello. A hello of another version is complete with whatever of it has
-// arrived once its version byte has: the server answers it without reading
-// further, and must not count the rest of a longer hello as bytes sent past
-// the message.
+// hello. A hello of another version is complete after its header: the
+// server answers it without reading further.
 func clientHelloSize(b []byte) (int, error) {
 	if err := checkMagic(b, "client"); err != nil {
 		return 0, err
 	}
-	if len(b) < 6 {
-		return 6, nil
+	// The version decides the length, so it is read first: a hello of
+	// another version ends after it.
+	const versionEnd = 6
+	if len(b) < versionEnd {
+		return versionEnd, nil
 	}
 	if b[4] != msgClientHello {
 		return 0, errf([]error{ErrProtocol}, "expected a client hello, got message type %#02x", b[4])
 	}
 	if b[5] != protocolVersion {
-		return len(b), nil
+		return versionEnd, nil
 	}
 	if len(b) < helloHdrLen {
 		return helloHdrLen, nil

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"hash"
 	"log/slog"
 	"maps"
 	"net"
@@ -61,6 +62,7 @@ type config struct {
 	logger    *slog.Logger
 	hook      func(HandshakeEvent)
 	waitVerd  bool
+	recipe    func() hash.Hash // set by WithRecipe: speak the recipe instead
 }
 
 func newConfig(opts []Option) (*config, error) {
@@ -92,6 +94,12 @@ func clientConfig(opts []Option) (*config, error) {
 			c.key = k
 		}
 	}
+	if c.recipe != nil {
+		if err := checkRecipeKey(c.key); err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
 	if err := checkKey(c.key); err != nil {
 		return nil, err
 	}
@@ -103,6 +111,15 @@ func serverConfig(opts []Option) (*config, error) {
 	c, err := newConfig(opts)
 	if err != nil {
 		return nil, err
+	}
+	if c.recipe != nil {
+		if len(c.keys) != 0 || c.lookup != nil {
+			return nil, errf(nil, "WithRecipe has no key IDs: give the server its one key with WithKey, not WithKeys or WithKeyLookup")
+		}
+		if err := checkRecipeKey(c.key); err != nil {
+			return nil, err
+		}
+		return c, nil
 	}
 	if c.key == nil && len(c.keys) == 0 && c.lookup == nil {
 		return nil, checkKey(nil)
@@ -135,11 +152,12 @@ func (c *config) serverKey(id string) ([]byte, bool) {
 
 // WithKey sets the shared key: on a client, the key it proves; on a server,
 // the key for clients that present the empty key ID. The key must be at
-// least MinKeyLen bytes; it is copied.
+// least MinKeyLen bytes (except WithRecipe, which takes any non-empty key);
+// it is copied.
 func WithKey(key []byte) Option {
 	return func(c *config) error {
-		if err := checkKey(key); err != nil {
-			return err
+		if len(key) == 0 {
+			return checkKey(key)
 		}
 		c.key = append([]byte(nil), key...)
 		return nil

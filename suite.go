@@ -69,6 +69,8 @@ func (m Mode) String() string {
 	switch m {
 	case ModeAuthOnly:
 		return "auth-only"
+	case ModeRecipe:
+		return "recipe"
 	}
 	return fmt.Sprintf("Mode(%#02x)", uint8(m))
 }
