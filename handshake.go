@@ -127,9 +127,12 @@ func (c *Conn) serverHandshake() error {
 	buf := hsBufs.Get().(*[hsBufLen]byte)
 	defer hsBufs.Put(buf)
 
-	chRaw, err := readMessage(c.conn, buf[:maxClientHello], clientHelloSize)
+	chRaw, err := readMessage(c.conn, buf[:maxClientHello], helloOfAnyVersionSize)
 	if err != nil {
 		return err
+	}
+	if n, _ := clientHelloSize(chRaw); n < len(chRaw) {
+		chRaw = chRaw[:n] // the header of a hello of another version
 	}
 	ch, err := parseClientHello(chRaw)
 	if err != nil {
@@ -230,6 +233,18 @@ func (c *Conn) serverHandshake() error {
 	c.th = th.Sum(nil)
 	c.key = key
 	return nil
+}
+
+// helloOfAnyVersionSize is clientHelloSize for the server's read of the
+// hello: a hello of another version is complete with whatever of it has
+// arrived, so the server answers it with statusUnsupportedVersion instead
+// of refusing the rest of a longer hello as bytes sent past its end.
+func helloOfAnyVersionSize(b []byte) (int, error) {
+	n, err := clientHelloSize(b)
+	if err == nil && n < len(b) && b[5] != protocolVersion {
+		return len(b), nil
+	}
+	return n, err
 }
 
 // logEvent writes one handshake outcome to a logger. It never logs keys or
