@@ -294,6 +294,8 @@ func BenchmarkGoodClientLatency(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			s := atkStartServer(b, nil, WithKey(atkKey), WithHandshakeTimeout(time.Minute))
+			_, err := goodClients(s.addr, 100, 1) // warm up
+			require.NoError(b, err)
 			base, err := goodClients(s.addr, 300, 1)
 			require.NoError(b, err)
 			if flooded {
