@@ -62,6 +62,8 @@ type Conn struct {
 	dlMu    sync.Mutex
 	readDL  time.Time
 	writeDL time.Time
+
+	seal *sealState // the record layer, in a sealed mode; see sealed.go
 }
 
 func newConn(raw net.Conn, cfg *config, isClient bool) *Conn {
@@ -127,6 +129,9 @@ func (c *Conn) handshake(ctx context.Context) error {
 		err = c.clientHandshake()
 	} else {
 		err = c.serverHandshake()
+	}
+	if err == nil {
+		err = c.startSealed()
 	}
 	stop()
 	mu.Lock()
@@ -223,6 +228,9 @@ func (c *Conn) report(start time.Time, err error) {
 func (c *Conn) Read(p []byte) (int, error) {
 	if err := c.ready(); err != nil {
 		return 0, err
+	}
+	if c.seal != nil {
+		return c.sealedRead(p)
 	}
 	if c.needVerdict.Load() {
 		return c.readWithVerdict(p)
@@ -341,6 +349,9 @@ func (c *Conn) Write(p []byte) (int, error) {
 	if e := c.fatal.Load(); e != nil {
 		return 0, *e
 	}
+	if c.seal != nil {
+		return c.sealedWrite(p)
+	}
 	if c.hasPending.Load() {
 		c.pendMu.Lock()
 		if c.pending != nil {
@@ -367,6 +378,9 @@ func (c *Conn) Write(p []byte) (int, error) {
 // sent first, so a client that connects and closes at once is not counted
 // as a failed handshake by the server.
 func (c *Conn) Close() error {
+	if c.hsDone.Load() && c.seal != nil {
+		c.sealedClose()
+	}
 	if c.hasPending.Load() && c.pendMu.TryLock() {
 		if c.pending != nil {
 			c.conn.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
@@ -388,6 +402,9 @@ func (c *Conn) CloseWrite() error {
 	}
 	if err := c.ready(); err != nil {
 		return err
+	}
+	if c.seal != nil {
+		return c.sealedCloseWrite()
 	}
 	cw, ok := c.conn.(interface{ CloseWrite() error })
 	if !ok {
@@ -414,7 +431,10 @@ func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
 	if err := c.ready(); err != nil {
 		return 0, err
 	}
-	if src, ok := r.(*Conn); ok {
+	if c.seal != nil {
+		return c.sealedReadFrom(r)
+	}
+	if src, ok := r.(*Conn); ok && !src.isSealed() {
 		raw, err := src.rawReader()
 		if err != nil {
 			return 0, err
@@ -430,6 +450,9 @@ func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
 // WriteTo copies from the connection to w until EOF. It lets io.Copy reach
 // the underlying connection's WriteTo (splice to Unix sockets and pipes).
 func (c *Conn) WriteTo(w io.Writer) (int64, error) {
+	if c.isSealed() {
+		return c.sealedWriteTo(w)
+	}
 	raw, err := c.rawReader()
 	if err != nil {
 		return 0, err
@@ -511,13 +534,9 @@ func (c *Conn) ExportKeyingMaterial(label string, context []byte, n int) ([]byte
 		return nil, errf(nil, "ExportKeyingMaterial before a successful handshake")
 	}
 	h := c.state.Suite.newHash()
-	secret, err := hkdf.Extract(h, c.key, c.th)
+	secret, err := c.sessionSecret()
 	if err != nil {
-		return nil, errf([]error{err}, "deriving session secret: %v", err)
-	}
-	secret, err = hkdf.Expand(h, secret, labelSession, c.state.Suite.size())
-	if err != nil {
-		return nil, errf([]error{err}, "deriving session secret: %v", err)
+		return nil, err
 	}
 	info := make([]byte, 0, len(labelExporter)+3+len(label)+len(context))
 	info = append(info, labelExporter...)
