@@ -3,7 +3,7 @@ package auth
 import (
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/hkdf"
+	"crypto/hmac"
 	"encoding/binary"
 	"hash"
 
@@ -42,10 +42,8 @@ const (
 	// maxRecordWire bounds a whole record on the wire.
 	maxRecordWire = recordHeaderLen + maxRecordBody
 
-	labelSealedC2S   = "hmacauth v1 sealed c2s"
-	labelSealedS2C   = "hmacauth v1 sealed s2c"
-	labelSealedKeyIV = "hmacauth v1 sealed key iv"
-	labelSealedRekey = "hmacauth v1 sealed rekey"
+	labelSealedC2S = "hmacauth v1 sealed c2s"
+	labelSealedS2C = "hmacauth v1 sealed s2c"
 )
 
 // rekeyInterval is how many records each direction seals under one key
@@ -90,64 +88,79 @@ func appendRecordHeader(b []byte, typ byte, n int) []byte {
 }
 
 // recordCipher is the protection of one direction: the AEAD of the current
-// key generation, its IV, the sequence number of the next record and the
-// traffic secret the next generation derives from.
+// key generation, its IV, and the sequence number of the next record.
 type recordCipher struct {
-	mode   Mode
-	hash   func() hash.Hash
-	secret []byte
-	aead   cipher.AEAD
-	iv     [recordNonceLen]byte
-	nonce  [recordNonceLen]byte
-	seq    uint64
-	gen    uint64 // key generation
-	every  uint64 // rekeyInterval when the cipher was made
+	mode    Mode
+	hash    func() hash.Hash
+	session []byte // the session secret, for the next generations
+	label   string // labelSealedC2S or labelSealedS2C
+	aead    cipher.AEAD
+	iv      [recordNonceLen]byte
+	nonce   [recordNonceLen]byte
+	seq     uint64
+	gen     uint64 // key generation
+	every   uint64 // rekeyInterval when the cipher was made
 }
 
-// newRecordCipher derives the first generation of one direction from the
-// session secret; label is labelSealedC2S or labelSealedS2C.
-func newRecordCipher(mode Mode, suite Suite, session []byte, label string) (*recordCipher, error) {
-	h := suite.newHash()
-	secret, err := hkdf.Expand(h, session, label, suite.size())
-	if err != nil {
-		return nil, err
-	}
-	rc := &recordCipher{mode: mode, hash: h, secret: secret, every: rekeyInterval}
-	if err := rc.setKeys(); err != nil {
+// newRecordCipher derives generation 0 of one direction. mac is an HMAC
+// keyed with the session secret, shared by both directions' first
+// derivation so that setting up a sealed connection stays cheap.
+func newRecordCipher(mode Mode, suite Suite, session []byte, mac hash.Hash, label string) (*recordCipher, error) {
+	rc := &recordCipher{mode: mode, hash: suite.newHash(), session: session, label: label, every: rekeyInterval}
+	if err := rc.setKeys(mac); err != nil {
 		return nil, err
 	}
 	return rc, nil
 }
 
-// setKeys derives the key and IV of the current generation from its
-// traffic secret.
-func (rc *recordCipher) setKeys() error {
-	kiv, err := hkdf.Expand(rc.hash, rc.secret, labelSealedKeyIV, recordKeyLen+recordNonceLen)
-	if err != nil {
-		return err
+// setKeys derives the key and IV of the current generation g:
+//
+//	key || iv = HKDF-Expand(session secret, label || uint64(g), 32 + 12)
+//
+// mac, if not nil, is an HMAC keyed with the session secret.
+func (rc *recordCipher) setKeys(mac hash.Hash) error {
+	if mac == nil {
+		mac = hmac.New(rc.hash, rc.session)
 	}
+	var info [64]byte
+	in := binary.BigEndian.AppendUint64(append(info[:0], rc.label...), rc.gen)
+	var kiv [recordKeyLen + recordNonceLen]byte
+	hkdfExpand(mac, in, kiv[:])
+	defer clear(kiv[:])
 	key := kiv[:recordKeyLen]
+	var err error
 	switch rc.mode {
 	case ModeSealedAES256GCM:
-		block, err := aes.NewCipher(key)
-		if err != nil {
-			return err
-		}
-		rc.aead, err = cipher.NewGCM(block)
-		if err != nil {
-			return err
+		var block cipher.Block
+		if block, err = aes.NewCipher(key); err == nil {
+			rc.aead, err = cipher.NewGCM(block)
 		}
 	case ModeSealedChaCha20Poly1305:
 		rc.aead, err = chacha20poly1305.New(key)
-		if err != nil {
-			return err
-		}
 	default:
-		return errf(nil, "mode %v has no record protection", rc.mode)
+		err = errf(nil, "mode %v has no record protection", rc.mode)
+	}
+	if err != nil {
+		return err
 	}
 	copy(rc.iv[:], kiv[recordKeyLen:])
-	clear(kiv)
 	return nil
+}
+
+// hkdfExpand fills out with HKDF-Expand (RFC 5869) of info under the
+// pseudorandom key that mac is keyed with. It is crypto/hkdf.Expand with
+// the HMAC made once by the caller.
+func hkdfExpand(mac hash.Hash, info, out []byte) {
+	var buf [64]byte
+	var t []byte
+	for i, n := byte(1), 0; n < len(out); i++ {
+		mac.Reset()
+		mac.Write(t)
+		mac.Write(info)
+		mac.Write([]byte{i})
+		t = mac.Sum(buf[:0])
+		n += copy(out[n:], t)
+	}
 }
 
 // nextNonce returns the nonce of the current record.
@@ -172,14 +185,8 @@ func (rc *recordCipher) advance() error {
 	if rc.seq%rc.every != 0 {
 		return nil
 	}
-	next, err := hkdf.Expand(rc.hash, rc.secret, labelSealedRekey, len(rc.secret))
-	if err != nil {
-		return err
-	}
-	clear(rc.secret)
-	rc.secret = next
 	rc.gen++
-	return rc.setKeys()
+	return rc.setKeys(nil)
 }
 
 // seal appends a record of typ carrying plaintext to dst.

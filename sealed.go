@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"crypto/hmac"
 	"errors"
 	"fmt"
 	"io"
@@ -118,7 +119,7 @@ var (
 	sealWriteBatch = 256 << 10
 	// sealReadBufMin and sealReadBufMax bound the read buffer, which grows
 	// while reads fill it.
-	sealReadBufMin = 16 << 10
+	sealReadBufMin = 4 << 10
 	sealReadBufMax = 256 << 10
 )
 
@@ -160,12 +161,12 @@ func (c *Conn) startSealed() error {
 	if err != nil {
 		return err
 	}
-	defer clear(secret)
-	c2s, err := newRecordCipher(mode, c.state.Suite, secret, labelSealedC2S)
+	mac := hmac.New(c.state.Suite.newHash(), secret)
+	c2s, err := newRecordCipher(mode, c.state.Suite, secret, mac, labelSealedC2S)
 	if err != nil {
 		return errf([]error{err}, "deriving sealed keys: %v", err)
 	}
-	s2c, err := newRecordCipher(mode, c.state.Suite, secret, labelSealedS2C)
+	s2c, err := newRecordCipher(mode, c.state.Suite, secret, mac, labelSealedS2C)
 	if err != nil {
 		return errf([]error{err}, "deriving sealed keys: %v", err)
 	}
