@@ -119,7 +119,7 @@ var (
 	sealWriteBatch = 256 << 10
 	// sealReadBufMin and sealReadBufMax bound the read buffer, which grows
 	// while reads fill it.
-	sealReadBufMin = 4 << 10
+	sealReadBufMin = 1 << 10
 	sealReadBufMax = 256 << 10
 )
 
