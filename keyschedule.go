@@ -1,6 +1,9 @@
 package auth
 
-import "crypto/hkdf"
+import (
+	"crypto/hkdf"
+	"hash"
+)
 
 // sessionSecret derives the session secret from the authenticated key and
 // the transcript hash over all three handshake messages:
@@ -21,4 +24,25 @@ func (c *Conn) sessionSecret() ([]byte, error) {
 		return nil, errf([]error{err}, "deriving session secret: %v", err)
 	}
 	return secret, nil
+}
+
+// hkdfScratch is the scratch space hkdfExpand needs: one output block of
+// the largest hash and the block counter.
+const hkdfScratch = 64 + 1
+
+// hkdfExpand fills out with HKDF-Expand (RFC 5869) of info under the
+// pseudorandom key that mac is keyed with. It is crypto/hkdf.Expand with
+// the HMAC made once by the caller, so several expansions share it.
+func hkdfExpand(mac hash.Hash, info, out, scratch []byte) {
+	var t []byte
+	for i, n := byte(1), 0; n < len(out); i++ {
+		mac.Reset()
+		mac.Write(t)
+		mac.Write(info)
+		scratch[len(scratch)-1] = i
+		mac.Write(scratch[len(scratch)-1:])
+		t = mac.Sum(scratch[:0])
+		n += copy(out[n:], t)
+	}
+	clear(scratch)
 }

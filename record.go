@@ -122,11 +122,12 @@ func (rc *recordCipher) setKeys(mac hash.Hash) error {
 	if mac == nil {
 		mac = hmac.New(rc.hash, rc.session)
 	}
-	var info [64]byte
-	in := binary.BigEndian.AppendUint64(append(info[:0], rc.label...), rc.gen)
-	var kiv [recordKeyLen + recordNonceLen]byte
-	hkdfExpand(mac, in, kiv[:])
-	defer clear(kiv[:])
+	// One buffer for the info, the output and hkdfExpand's scratch space.
+	var buf [64 + recordKeyLen + recordNonceLen + hkdfScratch]byte
+	info := binary.BigEndian.AppendUint64(append(buf[:0:64], rc.label...), rc.gen)
+	kiv := buf[64 : 64+recordKeyLen+recordNonceLen]
+	hkdfExpand(mac, info, kiv, buf[64+len(kiv):])
+	defer clear(buf[:])
 	key := kiv[:recordKeyLen]
 	var err error
 	switch rc.mode {
@@ -145,22 +146,6 @@ func (rc *recordCipher) setKeys(mac hash.Hash) error {
 	}
 	copy(rc.iv[:], kiv[recordKeyLen:])
 	return nil
-}
-
-// hkdfExpand fills out with HKDF-Expand (RFC 5869) of info under the
-// pseudorandom key that mac is keyed with. It is crypto/hkdf.Expand with
-// the HMAC made once by the caller.
-func hkdfExpand(mac hash.Hash, info, out []byte) {
-	var buf [64]byte
-	var t []byte
-	for i, n := byte(1), 0; n < len(out); i++ {
-		mac.Reset()
-		mac.Write(t)
-		mac.Write(info)
-		mac.Write([]byte{i})
-		t = mac.Sum(buf[:0])
-		n += copy(out[n:], t)
-	}
 }
 
 // nextNonce returns the nonce of the current record.

@@ -62,9 +62,25 @@ func TestHKDFExpandMatchesStdlib(t *testing.T) {
 			want, err := hkdf.Expand(h, prk, "info", n)
 			require.NoError(t, err)
 			got := make([]byte, n)
-			hkdfExpand(hmac.New(h, prk), []byte("info"), got)
+			hkdfExpand(hmac.New(h, prk), []byte("info"), got, make([]byte, hkdfScratch))
 			assert.Equal(t, want, got, "length %d", n)
 		}
+	}
+}
+
+// TestSessionSecretMatchesHKDF checks the hand-written session secret
+// against crypto/hkdf, for both suites.
+func TestSessionSecretMatchesHKDF(t *testing.T) {
+	for _, s := range []Suite{SuiteHMACSHA256, SuiteHMACSHA512} {
+		c := &Conn{key: sealedTestKey, th: bytes.Repeat([]byte{9}, s.size())}
+		c.state.Suite = s
+		prk, err := hkdf.Extract(s.newHash(), c.key, c.th)
+		require.NoError(t, err)
+		want, err := hkdf.Expand(s.newHash(), prk, labelSession, s.size())
+		require.NoError(t, err)
+		got, err := c.sessionSecret()
+		require.NoError(t, err)
+		assert.Equal(t, want, got, "%v", s)
 	}
 }
 
