@@ -31,7 +31,8 @@ type ConnectionState struct {
 
 // Conn is a connection authenticated by the hmacauth handshake. It
 // implements net.Conn. In the auth-only mode the bytes after the handshake
-// pass through unchanged.
+// pass through unchanged; in a sealed mode (WithSealed) they travel in
+// encrypted, authenticated records.
 //
 // The handshake runs on the first Read or Write if it has not been run
 // explicitly with Handshake or HandshakeContext; Dial and the listener run

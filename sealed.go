@@ -98,7 +98,7 @@ func WithModes(modes ...Mode) Option {
 func noCommonModeHint(local, peer Mode, isClient bool) string {
 	switch {
 	case isClient && local&ModeAuthOnly == 0:
-		return fmt.Sprintf("this client requires the sealed mode (%v) and the server does not offer it: give auth.WithSealed() to the server's listener too, or drop it from this dialer", local)
+		return fmt.Sprintf("this client requires the sealed mode (%v) and the server does not offer it, or not with these ciphers: give auth.WithSealed() to the server's listener too (or drop it from this dialer), and check WithModes on both sides", local)
 	case isClient:
 		return fmt.Sprintf("this client offers %v and the server probably requires the sealed mode: give auth.WithSealed() to this dialer too", local)
 	case peer&ModeAuthOnly == 0 && peer&modesSealed != 0 && local&modesSealed == 0:
