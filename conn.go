@@ -142,6 +142,7 @@ func (c *Conn) handshake(ctx context.Context) error {
 	if err != nil {
 		err = c.explain(ctx, err, ours, time.Since(start))
 		c.conn.Close()
+		c.seal = nil // keys a server derived ahead of a proof that failed
 	} else {
 		c.dlMu.Lock()
 		c.conn.SetReadDeadline(c.readDL)

@@ -198,6 +198,9 @@ func (c *Conn) serverHandshake() error {
 	mac.Write([]byte(labelClientProof))
 	mac.Write(sum)
 	want := mac.Sum(sum[len(sum):])
+	if known {
+		c.presealServer(th, want, key)
+	}
 
 	fin := want[len(want):][: 1+size : 1+size]
 	if _, err := io.ReadFull(c.conn, fin); err != nil {

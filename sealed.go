@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"math/bits"
 	"net"
@@ -154,7 +155,7 @@ type sealState struct {
 // Read and Write sees c.seal.
 func (c *Conn) startSealed() error {
 	mode := c.state.Mode
-	if !mode.Sealed() {
+	if !mode.Sealed() || c.seal != nil {
 		return nil
 	}
 	secret, err := c.sessionSecret()
@@ -176,6 +177,29 @@ func (c *Conn) startSealed() error {
 	}
 	c.seal = s
 	return nil
+}
+
+// presealServer derives a server's record keys while the client's proof is
+// still on its way, so the derivation overlaps the network round trip
+// instead of delaying the first record. th holds the transcript up to the
+// server hello with its proof, and proof is the client proof the server
+// expects: the transcript hash, and so the keys, are exactly those of the
+// handshake if it succeeds. If it fails, the handshake drops them.
+func (c *Conn) presealServer(th hash.Hash, proof, key []byte) {
+	cl, ok := th.(hash.Cloner)
+	if !ok || !c.state.Mode.Sealed() {
+		return // startSealed derives the keys after the handshake
+	}
+	h, err := cl.Clone()
+	if err != nil {
+		return
+	}
+	h.Write([]byte{msgClientFinished})
+	h.Write(proof)
+	c.th, c.key = h.Sum(nil), key
+	if c.startSealed() != nil {
+		c.seal = nil
+	}
 }
 
 // isSealed runs the handshake if needed and reports whether the connection

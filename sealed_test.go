@@ -526,3 +526,22 @@ func TestWithModesRefusesUnknown(t *testing.T) {
 	assert.False(t, (ModeAuthOnly | ModeSealedAES256GCM).Sealed())
 	assert.True(t, ModeSealedChaCha20Poly1305.Sealed())
 }
+
+// TestSealedFailedHandshakeDropsKeys checks that keys a server derived
+// ahead of the client's proof are dropped when the handshake fails.
+func TestSealedFailedHandshakeDropsKeys(t *testing.T) {
+	a, b := net.Pipe()
+	srv, err := Server(b, WithKey(sealedTestKey), WithSealed())
+	require.NoError(t, err)
+	other := bytes.Repeat([]byte{0x11}, 32)
+	cli, err := Client(a, WithKey(other), WithSealed())
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	wg.Go(func() { cli.Handshake() })
+	err = srv.Handshake()
+	wg.Wait()
+	require.ErrorIs(t, err, ErrAuthFailed)
+	assert.Nil(t, srv.seal)
+	assert.NoError(t, srv.Close())
+	cli.Close()
+}
