@@ -134,9 +134,12 @@ var errWriteClosed = errf([]error{net.ErrClosed}, "write after CloseWrite: this 
 // sealState is the record layer of a sealed Conn. Reading and writing have
 // their own state and lock, so one goroutine may read while another writes.
 type sealState struct {
+	secret  []byte // the session secret, for deriving in lazily
+	inLabel string
+
 	rmu   sync.Mutex
-	in    *recordCipher
-	rbuf  []byte // rbuf[roff:rend] is received and not yet processed
+	in    *recordCipher // nil until the first Read on a client
+	rbuf  []byte        // rbuf[roff:rend] is received and not yet processed
 	roff  int
 	rend  int
 	rfull bool   // the last read filled rbuf: grow it
@@ -162,18 +165,23 @@ func (c *Conn) startSealed() error {
 	if err != nil {
 		return err
 	}
-	mac := hmac.New(c.state.Suite.newHash(), secret)
-	c2s, err := newRecordCipher(mode, c.state.Suite, secret, mac, labelSealedC2S)
-	if err != nil {
-		return errf([]error{err}, "deriving sealed keys: %v", err)
-	}
-	s2c, err := newRecordCipher(mode, c.state.Suite, secret, mac, labelSealedS2C)
-	if err != nil {
-		return errf([]error{err}, "deriving sealed keys: %v", err)
-	}
-	s := &sealState{in: c2s, out: s2c}
+	outLabel, inLabel := labelSealedS2C, labelSealedC2S
 	if c.isClient {
-		s.in, s.out = s2c, c2s
+		outLabel, inLabel = labelSealedC2S, labelSealedS2C
+	}
+	mac := hmac.New(c.state.Suite.newHash(), secret)
+	out, err := newRecordCipher(mode, c.state.Suite, secret, mac, outLabel)
+	if err != nil {
+		return errf([]error{err}, "deriving sealed keys: %v", err)
+	}
+	s := &sealState{out: out, secret: secret, inLabel: inLabel}
+	// A client derives its reading keys on its first Read, while the
+	// server works on its first request; a server derives both here,
+	// ahead of the client's proof (see presealServer).
+	if !c.isClient {
+		if s.in, err = newRecordCipher(mode, c.state.Suite, secret, mac, inLabel); err != nil {
+			return errf([]error{err}, "deriving sealed keys: %v", err)
+		}
 	}
 	c.seal = s
 	return nil
@@ -223,6 +231,13 @@ func (c *Conn) sealedRead(p []byte) (int, error) {
 	}
 	if len(p) == 0 {
 		return 0, nil
+	}
+	if s.in == nil {
+		in, err := newRecordCipher(c.state.Mode, c.state.Suite, s.secret, nil, s.inLabel)
+		if err != nil {
+			return 0, c.sealedReadFail(errf([]error{err}, "deriving sealed keys: %v", err))
+		}
+		s.in = in
 	}
 	n := 0
 	for {
