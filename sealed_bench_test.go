@@ -227,7 +227,8 @@ func sizeName(n int) string {
 	return strconv.Itoa(n>>10) + "K"
 }
 
-// handshakeEcho serves connections from ln that echo 4 bytes and close.
+// handshakeEcho serves connections from ln that echo 4 bytes and close
+// once the client has closed.
 func handshakeEcho(b *testing.B, ln *AuthListener) {
 	var wg sync.WaitGroup
 	b.Cleanup(func() { ln.Close(); wg.Wait() })
@@ -243,6 +244,10 @@ func handshakeEcho(b *testing.B, ln *AuthListener) {
 				if _, err := io.ReadFull(c, buf[:]); err == nil {
 					c.Write(buf[:])
 				}
+				// Close only after the client, so that closing does not
+				// overlap the client's timed echo.
+				c.SetReadDeadline(time.Now().Add(10 * time.Second))
+				io.Copy(io.Discard, c)
 			})
 		}
 	})
