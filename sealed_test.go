@@ -90,9 +90,17 @@ func TestSealedStripping(t *testing.T) {
 }
 
 func TestSealedRoundTripAndExporter(t *testing.T) {
-	for _, mode := range []Mode{ModeSealedAES256GCM, ModeSealedChaCha20Poly1305} {
-		t.Run(mode.String(), func(t *testing.T) {
-			ln := sealedListen(t, WithModes(mode))
+	for _, tc := range []struct {
+		mode  Mode
+		suite Suite
+	}{
+		{ModeSealedAES256GCM, SuiteHMACSHA256},
+		{ModeSealedChaCha20Poly1305, SuiteHMACSHA256},
+		{ModeSealedAES256GCM, SuiteHMACSHA512},
+	} {
+		mode := tc.mode
+		t.Run(mode.String()+"/"+tc.suite.String(), func(t *testing.T) {
+			ln := sealedListen(t, WithModes(mode), WithSuites(tc.suite))
 			c := sealedDial(t, ln.Addr().String(), WithSealed())
 			msg := pattern(200_000, 1) // several records
 			go c.Write(msg)
@@ -117,6 +125,7 @@ func TestSealedRoundTripAndExporter(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, ekc, eks)
 			assert.Equal(t, mode, s.ConnectionState().Mode)
+			assert.Equal(t, tc.suite, c.ConnectionState().Suite)
 		})
 	}
 }
