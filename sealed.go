@@ -134,8 +134,9 @@ var errWriteClosed = errf([]error{net.ErrClosed}, "write after CloseWrite: this 
 // sealState is the record layer of a sealed Conn. Reading and writing have
 // their own state and lock, so one goroutine may read while another writes.
 type sealState struct {
-	secret  []byte // the session secret, for deriving in lazily
-	inLabel string
+	secret  []byte    // the session secret, for deriving in lazily
+	inLabel string    // the label of in
+	inMAC   hash.Hash // an HMAC keyed with secret, until in is derived
 
 	rmu   sync.Mutex
 	in    *recordCipher // nil until the first Read on a client
@@ -174,7 +175,7 @@ func (c *Conn) startSealed() error {
 	if err != nil {
 		return errf([]error{err}, "deriving sealed keys: %v", err)
 	}
-	s := &sealState{out: out, secret: secret, inLabel: inLabel}
+	s := &sealState{out: out, secret: secret, inLabel: inLabel, inMAC: mac}
 	// A client derives its reading keys on its first Read, while the
 	// server works on its first request; a server derives both here,
 	// ahead of the client's proof (see presealServer).
@@ -182,6 +183,7 @@ func (c *Conn) startSealed() error {
 		if s.in, err = newRecordCipher(mode, c.state.Suite, secret, mac, inLabel); err != nil {
 			return errf([]error{err}, "deriving sealed keys: %v", err)
 		}
+		s.inMAC = nil
 	}
 	c.seal = s
 	return nil
@@ -233,7 +235,8 @@ func (c *Conn) sealedRead(p []byte) (int, error) {
 		return 0, nil
 	}
 	if s.in == nil {
-		in, err := newRecordCipher(c.state.Mode, c.state.Suite, s.secret, nil, s.inLabel)
+		in, err := newRecordCipher(c.state.Mode, c.state.Suite, s.secret, s.inMAC, s.inLabel)
+		s.inMAC = nil
 		if err != nil {
 			return 0, c.sealedReadFail(errf([]error{err}, "deriving sealed keys: %v", err))
 		}
