@@ -33,6 +33,8 @@ type proxyPlan struct {
 	offset       int           // actFlip: byte of the record, header included
 	release      chan struct{} // actStall
 	rewriteOffer Mode          // rewrite the modes the client hello offers
+	flipFin      bool          // flip a bit of the client's finished message
+	verdict      byte          // if not zero, replace the server's verdict
 }
 
 // sealedProxy sits between a client and a server on loopback, forwards the
@@ -147,7 +149,13 @@ func (p *sealedProxy) pump(src, dst net.Conn, dir int) {
 		if !send(ch) {
 			return
 		}
-		if _, err := io.ReadFull(src, fin); err != nil || !send(fin) {
+		if _, err := io.ReadFull(src, fin); err != nil {
+			return
+		}
+		if p.plan.flipFin {
+			fin[10] ^= 1
+		}
+		if !send(fin) {
 			return
 		}
 	} else {
@@ -156,7 +164,13 @@ func (p *sealedProxy) pump(src, dst net.Conn, dir int) {
 			return
 		}
 		v := make([]byte, 1)
-		if _, err := io.ReadFull(src, v); err != nil || !send(v) {
+		if _, err := io.ReadFull(src, v); err != nil {
+			return
+		}
+		if p.plan.verdict != 0 {
+			v[0] = p.plan.verdict
+		}
+		if !send(v) {
 			return
 		}
 	}

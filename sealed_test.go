@@ -554,3 +554,32 @@ func TestSealedFailedHandshakeDropsKeys(t *testing.T) {
 	assert.NoError(t, srv.Close())
 	cli.Close()
 }
+
+// TestSealedVerdict checks the client's handling of the server's verdict,
+// which a sealed client reads in front of the first record: a rejection
+// (here, a client proof altered on the way) and a verdict byte that is
+// neither accept nor reject both end the connection with a typed error.
+func TestSealedVerdict(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		plan proxyPlan
+		want error
+	}{
+		{"rejected", proxyPlan{flipFin: true}, ErrRejected},
+		{"garbled verdict", proxyPlan{verdict: 0x42}, ErrProtocol},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln := sealedListen(t, WithSealed())
+			p := startSealedProxy(t, ln.Addr().String(), tc.plan)
+			c := sealedDial(t, p.addr(), WithSealed())
+			_, err := c.Write([]byte("hello"))
+			require.NoError(t, err) // the verdict is not known yet
+			require.NoError(t, c.SetReadDeadline(time.Now().Add(5*time.Second)))
+			n, err := c.Read(make([]byte, 10))
+			assert.Zero(t, n)
+			require.ErrorIs(t, err, tc.want)
+			_, err = c.Write([]byte("more"))
+			assert.ErrorIs(t, err, tc.want, "the failure sticks")
+		})
+	}
+}
