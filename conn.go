@@ -32,7 +32,8 @@ type ConnectionState struct {
 
 // Conn is a connection authenticated by the hmacauth handshake. It
 // implements net.Conn. In the auth-only mode the bytes after the handshake
-// pass through unchanged.
+// pass through unchanged; in a sealed mode (WithSealed) they travel in
+// encrypted, authenticated records.
 //
 // The handshake runs on the first Read or Write if it has not been run
 // explicitly with Handshake or HandshakeContext; Dial and the listener run
@@ -63,6 +64,8 @@ type Conn struct {
 	dlMu    sync.Mutex
 	readDL  time.Time
 	writeDL time.Time
+
+	seal *sealState // the record layer, in a sealed mode; see sealed.go
 }
 
 func newConn(raw net.Conn, cfg *config, isClient bool) *Conn {
@@ -141,6 +144,9 @@ func (c *Conn) handshake(ctx context.Context) error {
 	} else {
 		err = c.serverHandshake()
 	}
+	if err == nil {
+		err = c.startSealed()
+	}
 	stop()
 	mu.Lock()
 	finished = true
@@ -149,6 +155,7 @@ func (c *Conn) handshake(ctx context.Context) error {
 	if err != nil {
 		err = c.explain(ctx, err, ours, time.Since(start))
 		c.conn.Close()
+		c.seal = nil // keys a server derived ahead of a proof that failed
 	} else {
 		c.dlMu.Lock()
 		c.conn.SetReadDeadline(c.readDL)
@@ -252,6 +259,9 @@ func (c *Conn) Read(p []byte) (int, error) {
 	if err := c.readyToRead(); err != nil {
 		return 0, err
 	}
+	if c.seal != nil {
+		return c.sealedRead(p)
+	}
 	if c.needVerdict.Load() {
 		return c.readWithVerdict(p)
 	}
@@ -293,7 +303,13 @@ func (c *Conn) readyToRead() error {
 
 // flush writes the client's pending proof on its own.
 func (c *Conn) flush() error {
-	c.pendMu.Lock()
+	// A Write that holds pendMu is sending the proof in front of its data:
+	// do not wait for it. Over an unbuffered connection such as net.Pipe
+	// that Write finishes only once the server has read the data, which it
+	// does only after its verdict has been read: by this Read.
+	if !c.pendMu.TryLock() {
+		return nil
+	}
 	defer c.pendMu.Unlock()
 	return c.flushLocked()
 }
@@ -393,6 +409,9 @@ func (c *Conn) Write(p []byte) (int, error) {
 	if e := c.fatal.Load(); e != nil {
 		return 0, *e
 	}
+	if c.seal != nil {
+		return c.sealedWrite(p)
+	}
 	if c.hasPending.Load() {
 		c.pendMu.Lock()
 		if c.pending != nil {
@@ -426,6 +445,9 @@ func (c *Conn) Write(p []byte) (int, error) {
 // server's verdict waits for it, briefly (a second at most), so that
 // everything it wrote is delivered; see drainVerdict.
 func (c *Conn) Close() error {
+	if c.hsDone.Load() && c.seal != nil {
+		c.sealedClose()
+	}
 	if c.hasPending.Load() && c.pendMu.TryLock() {
 		if c.pending != nil {
 			c.conn.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
@@ -479,6 +501,9 @@ func (c *Conn) CloseWrite() error {
 	if err := c.ready(); err != nil {
 		return err
 	}
+	if c.seal != nil {
+		return c.sealedCloseWrite()
+	}
 	cw, ok := c.conn.(interface{ CloseWrite() error })
 	if !ok {
 		return errf([]error{errors.ErrUnsupported}, "CloseWrite: %T does not support half-close", c.conn)
@@ -504,7 +529,10 @@ func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
 	if err := c.ready(); err != nil {
 		return 0, err
 	}
-	if src, ok := r.(*Conn); ok {
+	if c.seal != nil {
+		return c.sealedReadFrom(r)
+	}
+	if src, ok := r.(*Conn); ok && !src.isSealed() {
 		raw, err := src.rawReader()
 		if err != nil {
 			return 0, err
@@ -520,6 +548,9 @@ func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
 // WriteTo copies from the connection to w until EOF. It lets io.Copy reach
 // the underlying connection's WriteTo (splice to Unix sockets and pipes).
 func (c *Conn) WriteTo(w io.Writer) (int64, error) {
+	if c.isSealed() {
+		return c.sealedWriteTo(w)
+	}
 	raw, err := c.rawReader()
 	if err != nil {
 		return 0, err
@@ -604,13 +635,9 @@ func (c *Conn) ExportKeyingMaterial(label string, context []byte, n int) ([]byte
 		return nil, errf([]error{errors.ErrUnsupported}, "ExportKeyingMaterial: a WithRecipe connection has no session secret")
 	}
 	h := c.state.Suite.newHash()
-	secret, err := hkdf.Extract(h, c.key, c.th)
+	secret, err := c.sessionSecret()
 	if err != nil {
-		return nil, errf([]error{err}, "deriving session secret: %v", err)
-	}
-	secret, err = hkdf.Expand(h, secret, labelSession, c.state.Suite.size())
-	if err != nil {
-		return nil, errf([]error{err}, "deriving session secret: %v", err)
+		return nil, err
 	}
 	info := make([]byte, 0, len(labelExporter)+3+len(label)+len(context))
 	info = append(info, labelExporter...)

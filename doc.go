@@ -29,6 +29,13 @@
 // In the auth-only mode the bytes after the handshake are neither encrypted
 // nor integrity-protected: an attacker on the path can read them, and can
 // take over the connection after the handshake. Use it where the network is
-// trusted not to be actively hostile, or put TLS outside it. PROTOCOL.md
-// describes the wire format and the security argument.
+// trusted not to be actively hostile, or put TLS outside it.
+//
+// WithSealed, given to both sides, turns on the sealed mode instead: after
+// the same handshake every byte travels in records encrypted and
+// authenticated with AES-256-GCM (or ChaCha20-Poly1305, see WithModes) under
+// per-direction keys derived from the session, and an altered, reordered,
+// replayed, dropped or truncated stream ends the connection with an error
+// wrapping ErrProtocol. PROTOCOL.md describes the wire format and the
+// security argument.
 package auth

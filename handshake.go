@@ -29,7 +29,7 @@ var hsBufs = sync.Pool{New: func() any { return new([hsBufLen]byte) }}
 
 // modePreference is the server's order of preference among the modes it
 // accepts.
-var modePreference = []Mode{ModeAuthOnly}
+var modePreference = []Mode{ModeSealedAES256GCM, ModeSealedChaCha20Poly1305, ModeAuthOnly}
 
 // clientHandshake runs the dialing side. On success the client's finished
 // message is left pending (or sent, with WithWaitForVerdict).
@@ -60,7 +60,7 @@ func (c *Conn) clientHandshake() error {
 	case statusNoCommonSuite:
 		return errf([]error{ErrNegotiation}, "%s accepts none of the suites this client offers (%v): check WithSuites on both sides", c.conn.RemoteAddr(), cfg.suites)
 	case statusNoCommonMode:
-		return errf([]error{ErrNegotiation}, "%s accepts none of the modes this client offers (%v): check WithSealed on both sides", c.conn.RemoteAddr(), cfg.modes)
+		return errf([]error{ErrNegotiation}, "%s accepts none of the modes this client offers: %s", c.conn.RemoteAddr(), noCommonModeHint(cfg.modes, 0, true))
 	default:
 		return errf([]error{ErrProtocol}, "server hello has unknown status %d", sh.status)
 	}
@@ -165,7 +165,7 @@ func (c *Conn) serverHandshake() error {
 	}
 	if mode == 0 {
 		c.conn.Write(marshalServerHello(rest, statusNoCommonMode, 0, 0, nil))
-		return errf([]error{ErrNegotiation}, "client %s offers modes %v, this server accepts %v: check WithSealed on both sides", c.conn.RemoteAddr(), ch.modes, cfg.modes)
+		return errf([]error{ErrNegotiation}, "client %s shares no mode with this server: %s", c.conn.RemoteAddr(), noCommonModeHint(cfg.modes, ch.modes, false))
 	}
 	c.state.Suite, c.state.Mode = suite, mode
 
@@ -201,6 +201,9 @@ func (c *Conn) serverHandshake() error {
 	mac.Write([]byte(labelClientProof))
 	mac.Write(sum)
 	want := mac.Sum(sum[len(sum):])
+	if known {
+		c.presealServer(th, want, key)
+	}
 
 	fin := want[len(want):][: 1+size : 1+size]
 	if _, err := io.ReadFull(c.conn, fin); err != nil {

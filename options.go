@@ -95,7 +95,7 @@ func clientConfig(opts []Option) (*config, error) {
 		}
 	}
 	if c.recipe != nil {
-		if err := checkRecipeKey(c.key); err != nil {
+		if err := checkRecipeConfig(c); err != nil {
 			return nil, err
 		}
 		return c, nil
@@ -116,7 +116,7 @@ func serverConfig(opts []Option) (*config, error) {
 		if len(c.keys) != 0 || c.lookup != nil {
 			return nil, errf(nil, "WithRecipe has no key IDs: give the server its one key with WithKey, not WithKeys or WithKeyLookup")
 		}
-		if err := checkRecipeKey(c.key); err != nil {
+		if err := checkRecipeConfig(c); err != nil {
 			return nil, err
 		}
 		return c, nil
@@ -297,4 +297,14 @@ func WithWaitForVerdict() Option {
 		c.waitVerd = true
 		return nil
 	}
+}
+
+// checkRecipeConfig checks what the recipe's wire format can honour: a key
+// of any non-empty length, and no sealing (the recipe has no session
+// secret to derive record keys from).
+func checkRecipeConfig(c *config) error {
+	if c.modes&modesSealed != 0 {
+		return errf([]error{ErrNegotiation}, "WithRecipe cannot be combined with WithSealed or a sealed mode: the recipe's protocol has no encryption")
+	}
+	return checkRecipeKey(c.key)
 }

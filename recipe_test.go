@@ -316,3 +316,16 @@ func TestRecipeListenerConcurrent(t *testing.T) {
 	require.ErrorIs(t, ev.Err, errDeadline)
 	assert.Equal(t, ModeRecipe, ev.Mode)
 }
+
+// TestRecipeRefusesSealed checks that asking for sealing on the recipe's
+// protocol, which cannot provide it, fails at construction on both sides.
+func TestRecipeRefusesSealed(t *testing.T) {
+	key := []byte("peekaboo")
+	_, err := NewDialer(WithKey(key), WithRecipe(nil), WithSealed())
+	require.ErrorIs(t, err, ErrNegotiation)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	_, err = NewListener(ln, WithKey(key), WithRecipe(nil), WithSealed())
+	require.ErrorIs(t, err, ErrNegotiation)
+}
