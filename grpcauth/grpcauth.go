@@ -96,11 +96,9 @@ func securityLevel(m auth.Mode) credentials.SecurityLevel {
 		// Authenticated, but the bytes after the handshake are in the
 		// clear and unprotected.
 		return credentials.NoSecurity
-		// When the sealed mode lands (encrypted and authenticated records),
-		// add it here and to TestSecurityLevel:
-		//
-		//	case auth.ModeSealed:
-		//		return credentials.PrivacyAndIntegrity
+	case auth.ModeSealedAES256GCM, auth.ModeSealedChaCha20Poly1305:
+		// Every byte after the handshake travels in AEAD records.
+		return credentials.PrivacyAndIntegrity
 	}
 	return credentials.NoSecurity
 }

@@ -17,6 +17,9 @@ func TestSecurityLevel(t *testing.T) {
 		want credentials.SecurityLevel
 	}{
 		{auth.ModeAuthOnly, credentials.NoSecurity},
+		{auth.ModeSealedAES256GCM, credentials.PrivacyAndIntegrity},
+		{auth.ModeSealedChaCha20Poly1305, credentials.PrivacyAndIntegrity},
+		{auth.ModeRecipe, credentials.NoSecurity},
 		{0, credentials.NoSecurity},
 		{auth.Mode(0x80), credentials.NoSecurity},
 	} {

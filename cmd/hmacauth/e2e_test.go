@@ -260,7 +260,7 @@ func TestE2ERotation(t *testing.T) {
 
 	// The old key is refused now.
 	id, key := loadKey(t, filepath.Join(dir, "old-key.orig"))
-	_, err = auth.Dial("tcp", srvAddr, auth.WithKey(key), auth.WithKeyID(id), auth.WithWaitForVerdict())
+	_, err = auth.Dial("tcp", srvAddr, auth.WithKey(key), auth.WithKeyID(id), auth.WithWaitForVerdict(), auth.WithSealed())
 	require.ErrorIs(t, err, auth.ErrAuthFailed)
 	srv.waitLog(5*time.Second, refusedWith("2026-old", "unknown key ID"))
 
@@ -301,9 +301,15 @@ func TestE2EDrain(t *testing.T) {
 
 	srv, srvAddr := start(t, "tunnel server", "tunnel", "server", "--listen", "127.0.0.1:0", "--to", backendAddr,
 		"--keys", keys, "--drain-timeout", "30s")
-	c, err := auth.Dial("tcp", srvAddr, auth.WithKey(key), auth.WithKeyID(id))
+	// The tunnel seals by default: an auth-only client is refused with a
+	// negotiation error that names the option.
+	_, err := auth.Dial("tcp", srvAddr, auth.WithKey(key), auth.WithKeyID(id))
+	require.ErrorIs(t, err, auth.ErrNegotiation)
+	require.ErrorContains(t, err, "WithSealed")
+	c, err := auth.Dial("tcp", srvAddr, auth.WithKey(key), auth.WithKeyID(id), auth.WithSealed())
 	require.NoError(t, err)
 	defer c.Close()
+	require.True(t, c.ConnectionState().Mode.Sealed(), "tunnel server mode %v", c.ConnectionState().Mode)
 	c.SetDeadline(time.Now().Add(30 * time.Second))
 	_, err = c.Write([]byte{'g'})
 	require.NoError(t, err)

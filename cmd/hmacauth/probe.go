@@ -37,7 +37,7 @@ func cmdProbe(args []string, e *env) int {
 	f.stringVar(&keyFile, "key-file", "HMACAUTH_KEY_FILE", "", "key file holding the key to prove")
 	f.stringVar(&keyID, "key-id", "HMACAUTH_KEY_ID", "", "key ID to use from the key file (needed when it holds several)")
 	f.durationVar(&timeout, "timeout", "HMACAUTH_TIMEOUT", 10*time.Second, "bound on the connect and the handshake together")
-	f.boolVar(&sealed, "sealed", "HMACAUTH_SEALED", true, "ask for the sealed mode when the library offers it")
+	f.boolVar(&sealed, "sealed", "HMACAUTH_SEALED", true, "ask for the sealed mode (encrypted and integrity-protected); must match the server")
 	f.boolVar(&asJSON, "json", "", false, "print the report as one JSON object")
 	f.logFlags()
 	pos, err := f.parse(args)

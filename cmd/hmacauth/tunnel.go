@@ -30,7 +30,7 @@ func (t *tunnelFlags) add(f *cmdFlags, listenUsage, toUsage string) {
 	f.durationVar(&t.handshakeTimeout, "handshake-timeout", "HMACAUTH_HANDSHAKE_TIMEOUT", auth.DefaultHandshakeTimeout, "bound on each authentication handshake")
 	f.durationVar(&t.dialTimeout, "dial-timeout", "HMACAUTH_DIAL_TIMEOUT", 10*time.Second, "bound on each outgoing TCP connect")
 	f.durationVar(&t.watchInterval, "watch-interval", "HMACAUTH_WATCH_INTERVAL", 2*time.Second, "how often to check the key file for changes (0 = only reload on SIGHUP)")
-	f.boolVar(&t.sealed, "sealed", "HMACAUTH_SEALED", true, "use the sealed mode (encrypted and integrity-protected) when the library offers it; both ends must agree")
+	f.boolVar(&t.sealed, "sealed", "HMACAUTH_SEALED", true, "use the sealed mode (encrypted and integrity-protected); both ends must agree")
 	f.logFlags()
 }
 
