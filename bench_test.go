@@ -320,10 +320,10 @@ func (s *benchServer) Close() {
 	s.wg.Wait()
 }
 
-// echoOnce is the server side of the connect benchmarks: echo one byte,
+// benchEchoOnce is the server side of the connect benchmarks: echo one byte,
 // then wait for the client to close first, so the client side holds the
 // TIME_WAIT state (which loopback reuses) for every variant alike.
-func echoOnce(c net.Conn) {
+func benchEchoOnce(c net.Conn) {
 	var b [64]byte
 	if _, err := io.ReadFull(c, b[:1]); err != nil {
 		return
@@ -392,7 +392,7 @@ func BenchmarkConnectParallel4(b *testing.B) {
 }
 
 func benchConnect(b *testing.B, ep benchEndpoint, clients int) {
-	srv := startBenchServer(b, ep, echoOnce)
+	srv := startBenchServer(b, ep, benchEchoOnce)
 	defer srv.Close()
 	ctx := context.Background()
 	// Warm up: the first connection makes TLS's session ticket, and pools
@@ -480,11 +480,11 @@ func BenchmarkBulk(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer c.Close()
-		runBulk(b, c, done)
+		benchRunBulk(b, c, done)
 	})
 }
 
-func runBulk(b *testing.B, c net.Conn, done <-chan error) {
+func benchRunBulk(b *testing.B, c net.Conn, done <-chan error) {
 	chunk := make([]byte, bulkChunk)
 	rand.Read(chunk)
 	b.SetBytes(bulkSize)
@@ -527,7 +527,7 @@ func BenchmarkProxy(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer c.Close()
-		runBulk(b, c, done)
+		benchRunBulk(b, c, done)
 	})
 }
 
@@ -538,7 +538,7 @@ func TestBenchVariants(t *testing.T) {
 	for _, v := range benchVariants {
 		t.Run(v.name, func(t *testing.T) {
 			ep := v.setup(t)
-			srv := startBenchServer(t, ep, echoOnce)
+			srv := startBenchServer(t, ep, benchEchoOnce)
 			defer srv.Close()
 			for range 3 {
 				if err := connectOnce(context.Background(), ep, srv.addr); err != nil {
@@ -553,7 +553,7 @@ func TestBenchVariants(t *testing.T) {
 // TLS 1.3 over X25519, and a client without a certificate refused.
 func TestBenchTLSIsMutual(t *testing.T) {
 	ep := setupTLS(t, false)
-	srv := startBenchServer(t, ep, echoOnce)
+	srv := startBenchServer(t, ep, benchEchoOnce)
 	defer srv.Close()
 	c, err := ep.dial(context.Background(), srv.addr)
 	if err != nil {

@@ -18,20 +18,22 @@ type ConnectionState struct {
 	HandshakeComplete bool
 	// IsClient is true on the dialing side.
 	IsClient bool
-	// Version is the protocol version spoken.
+	// Version is the protocol version spoken; 0 for WithRecipe.
 	Version uint8
 	// KeyID is the key ID the client presented and proved. On a server it
 	// names the authenticated peer.
 	KeyID string
 	// Suite is the negotiated suite.
 	Suite Suite
-	// Mode is the negotiated mode.
+	// Mode is the negotiated mode; ModeRecipe for WithRecipe, where the
+	// server is not authenticated and the client gets no verdict.
 	Mode Mode
 }
 
 // Conn is a connection authenticated by the hmacauth handshake. It
 // implements net.Conn. In the auth-only mode the bytes after the handshake
-// pass through unchanged.
+// pass through unchanged; in a sealed mode (WithSealed) they travel in
+// encrypted, authenticated records.
 //
 // The handshake runs on the first Read or Write if it has not been run
 // explicitly with Handshake or HandshakeContext; Dial and the listener run
@@ -72,6 +74,8 @@ type Conn struct {
 	dlMu    sync.Mutex
 	readDL  time.Time
 	writeDL time.Time
+
+	seal *sealState // the record layer, in a sealed mode; see sealed.go
 }
 
 func newConn(raw net.Conn, cfg *config, isClient bool) *Conn {
@@ -87,7 +91,9 @@ func (c *Conn) Handshake() error { return c.HandshakeContext(context.Background(
 // connection; once the handshake is over the context no longer affects the
 // connection. The handshake is also bounded by the handshake timeout and by
 // any deadline already set on the Conn, and it restores those deadlines
-// when it ends.
+// when it ends. A deadline set on the underlying connection before it was
+// wrapped with Client or Server cannot be seen and is cleared by the
+// handshake: set deadlines on the Conn instead.
 //
 // On a client, the handshake is complete once the server has proved it
 // holds the key. The client's own proof goes out with its first Write (or
@@ -114,7 +120,11 @@ func (c *Conn) handshake(ctx context.Context) error {
 	start := time.Now()
 	if err := ctx.Err(); err != nil {
 		c.conn.Close()
-		err = errf([]error{err}, "handshake not started: %v", err)
+		cause := []error{err}
+		if errors.Is(err, context.DeadlineExceeded) {
+			cause = append(cause, errDeadline)
+		}
+		err = errf(cause, "handshake not started: %v", err)
 		c.report(start, err)
 		return err
 	}
@@ -129,10 +139,19 @@ func (c *Conn) handshake(ctx context.Context) error {
 		stop = context.AfterFunc(ctx, c.interruptHandshake)
 	}
 	var err error
-	if c.isClient {
+	if c.cfg.recipe != nil {
+		if c.isClient {
+			err = c.recipeClientHandshake()
+		} else {
+			err = c.recipeServerHandshake()
+		}
+	} else if c.isClient {
 		err = c.clientHandshake()
 	} else {
 		err = c.serverHandshake()
+	}
+	if err == nil {
+		err = c.startSealed()
 	}
 	if stop != nil && !stop() {
 		// The interruption has started: wait for it, or stop it from
@@ -145,6 +164,7 @@ func (c *Conn) handshake(ctx context.Context) error {
 	if err != nil {
 		err = c.explain(ctx, err, ours, time.Since(start))
 		c.conn.Close()
+		c.seal = nil // keys a server derived ahead of a proof that failed
 	} else {
 		c.dlMu.Lock()
 		if c.readDL.Equal(c.writeDL) {
@@ -193,27 +213,33 @@ func (c *Conn) handshakeDeadline(ctx context.Context, now time.Time) (d time.Tim
 // explain turns a handshake failure into the error the caller sees.
 func (c *Conn) explain(ctx context.Context, err error, ours bool, took time.Duration) error {
 	var we *wrapError
-	// The handshake deadline may be the context's own: the read can time
-	// out a moment before the context reports that it expired. Count that
-	// as the context's expiry, so the error matches context.DeadlineExceeded.
-	ctxExpired := false
-	if cd, ok := ctx.Deadline(); ok && !ours && errors.Is(err, errDeadline) && !time.Now().Before(cd) {
-		ctxExpired = true
+	ctxErr := ctx.Err()
+	if cd, ok := ctx.Deadline(); ok && ctxErr == nil && !ours && !time.Now().Before(cd) {
+		// The connection's deadline, set to the context's, fired a moment
+		// before the context's own timer: it is the context that expired.
+		ctxErr = context.DeadlineExceeded
 	}
 	switch {
-	case ctxExpired && !errors.As(err, &we):
-		return errf([]error{context.DeadlineExceeded, errDeadline}, "handshake with %s interrupted after %v: %v", c.conn.RemoteAddr(), took.Round(time.Millisecond), context.DeadlineExceeded)
-	case ctx.Err() != nil && !errors.As(err, &we):
-		cause := []error{ctx.Err()}
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	case ctxErr != nil && !errors.As(err, &we):
+		cause := []error{ctxErr}
+		if errors.Is(ctxErr, context.DeadlineExceeded) {
 			cause = append(cause, errDeadline)
 		}
-		return errf(cause, "handshake with %s interrupted after %v: %v", c.conn.RemoteAddr(), took.Round(time.Millisecond), ctx.Err())
+		why := ctxErr
+		if cc := context.Cause(ctx); cc != nil && cc != ctx.Err() {
+			why = cc
+			cause = append(cause, cc)
+		}
+		return errf(cause, "handshake with %s interrupted after %v: %v", c.conn.RemoteAddr(), took.Round(time.Millisecond), why)
 	case errors.Is(err, errDeadline):
 		var sr *shortRead
 		hint := ""
-		if errors.As(err, &sr) && sr.got == 0 && !c.isClient {
+		switch {
+		case !errors.As(err, &sr) || sr.got != 0:
+		case c.cfg.recipe == nil && !c.isClient:
 			hint = " (the client sent nothing: an hmacauth client speaks first, while the recipe's client waits for the server; see WithRecipe)"
+		case c.cfg.recipe != nil && c.isClient:
+			hint = " (the server sent nothing: a recipe server speaks first, while an hmacauth server waits for its client)"
 		}
 		if ours {
 			return errf([]error{errDeadline}, "handshake with %s timed out after %v%s", c.conn.RemoteAddr(), c.cfg.timeout, hint)
@@ -253,8 +279,11 @@ func (c *Conn) report(start time.Time, err error) {
 // client, the first Read sends the pending proof and consumes the server's
 // verdict; a rejection comes back as an error wrapping ErrRejected.
 func (c *Conn) Read(p []byte) (int, error) {
-	if err := c.ready(); err != nil {
+	if err := c.readyToRead(); err != nil {
 		return 0, err
+	}
+	if c.seal != nil {
+		return c.sealedRead(p)
 	}
 	if c.needVerdict.Load() {
 		return c.readWithVerdict(p)
@@ -276,10 +305,40 @@ func (c *Conn) ready() error {
 	return nil
 }
 
+// readyToRead is ready for Read. If a Write is sending the pending proof at
+// this moment, Read goes ahead instead of waiting for that Write: the Write
+// may be blocked until the server reads the data behind the proof, and over
+// a synchronous transport such as net.Pipe the server does so only after
+// this Read has taken its verdict.
+func (c *Conn) readyToRead() error {
+	if err := c.Handshake(); err != nil {
+		return err
+	}
+	if e := c.fatal.Load(); e != nil {
+		return *e
+	}
+	if c.hasPending.Load() && c.pendMu.TryLock() {
+		defer c.pendMu.Unlock()
+		return c.flushLocked()
+	}
+	return nil
+}
+
 // flush writes the client's pending proof on its own.
 func (c *Conn) flush() error {
-	c.pendMu.Lock()
+	// A Write that holds pendMu is sending the proof in front of its data:
+	// do not wait for it. Over an unbuffered connection such as net.Pipe
+	// that Write finishes only once the server has read the data, which it
+	// does only after its verdict has been read: by this Read.
+	if !c.pendMu.TryLock() {
+		return nil
+	}
 	defer c.pendMu.Unlock()
+	return c.flushLocked()
+}
+
+// flushLocked is flush with pendMu held.
+func (c *Conn) flushLocked() error {
 	if c.pending == nil {
 		return nil
 	}
@@ -373,6 +432,9 @@ func (c *Conn) Write(p []byte) (int, error) {
 	if e := c.fatal.Load(); e != nil {
 		return 0, *e
 	}
+	if c.seal != nil {
+		return c.sealedWrite(p)
+	}
 	if c.hasPending.Load() {
 		c.pendMu.Lock()
 		if c.pending != nil {
@@ -413,8 +475,13 @@ func (c *Conn) Write(p []byte) (int, error) {
 
 // Close closes the connection. A client's proof that is still pending is
 // sent first, so a client that connects and closes at once is not counted
-// as a failed handshake by the server.
+// as a failed handshake by the server. A client that never read the
+// server's verdict waits for it, briefly (a second at most), so that
+// everything it wrote is delivered; see drainVerdict.
 func (c *Conn) Close() error {
+	if c.hsDone.Load() && c.seal != nil {
+		c.sealedClose()
+	}
 	if c.hasPending.Load() && c.pendMu.TryLock() {
 		if c.pending != nil {
 			c.conn.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
@@ -424,7 +491,38 @@ func (c *Conn) Close() error {
 		}
 		c.pendMu.Unlock()
 	}
+	c.drainVerdict()
 	return c.conn.Close()
+}
+
+// maxVerdictDrain bounds how long Close waits for a verdict still on its
+// way.
+const maxVerdictDrain = time.Second
+
+// drainVerdict reads the server's verdict byte if the client has not. A
+// TCP stack that closes a socket with unread received bytes resets the
+// connection and discards what it has not yet sent, so a client that writes
+// and closes without reading would otherwise lose the tail of its data,
+// where plain TCP delivers it all. Only the verdict is read: unread
+// application data resets the connection as it would without hmacauth. A
+// concurrent Read already takes the verdict; then there is nothing to do.
+func (c *Conn) drainVerdict() {
+	if !c.needVerdict.Load() || c.hasPending.Load() || !c.verdMu.TryLock() {
+		return
+	}
+	defer c.verdMu.Unlock()
+	if !c.needVerdict.Load() {
+		return
+	}
+	wait := maxVerdictDrain
+	if c.cfg.timeout > 0 {
+		wait = min(wait, c.cfg.timeout)
+	}
+	c.conn.SetReadDeadline(time.Now().Add(wait))
+	var b [1]byte
+	if n, _ := c.conn.Read(b[:]); n == 1 {
+		c.needVerdict.Store(false)
+	}
 }
 
 // CloseWrite shuts down the writing side of the underlying connection, if
@@ -436,6 +534,9 @@ func (c *Conn) CloseWrite() error {
 	}
 	if err := c.ready(); err != nil {
 		return err
+	}
+	if c.seal != nil {
+		return c.sealedCloseWrite()
 	}
 	cw, ok := c.conn.(interface{ CloseWrite() error })
 	if !ok {
@@ -462,7 +563,10 @@ func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
 	if err := c.ready(); err != nil {
 		return 0, err
 	}
-	if src, ok := r.(*Conn); ok {
+	if c.seal != nil {
+		return c.sealedReadFrom(r)
+	}
+	if src, ok := r.(*Conn); ok && !src.isSealed() {
 		raw, err := src.rawReader()
 		if err != nil {
 			return 0, err
@@ -478,6 +582,9 @@ func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
 // WriteTo copies from the connection to w until EOF. It lets io.Copy reach
 // the underlying connection's WriteTo (splice to Unix sockets and pipes).
 func (c *Conn) WriteTo(w io.Writer) (int64, error) {
+	if c.isSealed() {
+		return c.sealedWriteTo(w)
+	}
 	raw, err := c.rawReader()
 	if err != nil {
 		return 0, err
@@ -558,14 +665,13 @@ func (c *Conn) ExportKeyingMaterial(label string, context []byte, n int) ([]byte
 	if !c.hsDone.Load() || c.hsErr != nil {
 		return nil, errf(nil, "ExportKeyingMaterial before a successful handshake")
 	}
-	h := c.state.Suite.newHash()
-	secret, err := hkdf.Extract(h, c.key, c.th)
-	if err != nil {
-		return nil, errf([]error{err}, "deriving session secret: %v", err)
+	if c.cfg.recipe != nil {
+		return nil, errf([]error{errors.ErrUnsupported}, "ExportKeyingMaterial: a WithRecipe connection has no session secret")
 	}
-	secret, err = hkdf.Expand(h, secret, labelSession, c.state.Suite.size())
+	h := c.state.Suite.newHash()
+	secret, err := c.sessionSecret()
 	if err != nil {
-		return nil, errf([]error{err}, "deriving session secret: %v", err)
+		return nil, err
 	}
 	info := make([]byte, 0, len(labelExporter)+3+len(label)+len(context))
 	info = append(info, labelExporter...)

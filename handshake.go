@@ -36,7 +36,7 @@ var (
 
 // modePreference is the server's order of preference among the modes it
 // accepts.
-var modePreference = []Mode{ModeAuthOnly}
+var modePreference = []Mode{ModeSealedAES256GCM, ModeSealedChaCha20Poly1305, ModeAuthOnly}
 
 // clientHandshake runs the dialing side. On success the client's finished
 // message is left pending (or sent, with WithWaitForVerdict).
@@ -67,7 +67,7 @@ func (c *Conn) clientHandshake() error {
 	case statusNoCommonSuite:
 		return errf([]error{ErrNegotiation}, "%s accepts none of the suites this client offers (%v): check WithSuites on both sides", c.conn.RemoteAddr(), cfg.suites)
 	case statusNoCommonMode:
-		return errf([]error{ErrNegotiation}, "%s accepts none of the modes this client offers (%v): check WithSealed on both sides", c.conn.RemoteAddr(), cfg.modes)
+		return errf([]error{ErrNegotiation}, "%s accepts none of the modes this client offers: %s", c.conn.RemoteAddr(), noCommonModeHint(cfg.modes, 0, true))
 	default:
 		return errf([]error{ErrProtocol}, "server hello has unknown status %d", sh.status)
 	}
@@ -134,9 +134,12 @@ func (c *Conn) serverHandshake() error {
 	buf := hsBufs.Get().(*[hsBufLen]byte)
 	defer hsBufs.Put(buf)
 
-	chRaw, err := readMessage(c.conn, buf[:maxClientHello], clientHelloSize)
+	chRaw, err := readMessage(c.conn, buf[:maxClientHello], helloOfAnyVersionSize)
 	if err != nil {
 		return err
+	}
+	if n, _ := clientHelloSize(chRaw); n < len(chRaw) {
+		chRaw = chRaw[:n] // the header of a hello of another version
 	}
 	ch, err := parseClientHello(chRaw)
 	if err != nil {
@@ -169,7 +172,7 @@ func (c *Conn) serverHandshake() error {
 	}
 	if mode == 0 {
 		c.conn.Write(marshalServerHello(rest, statusNoCommonMode, 0, 0, nil))
-		return errf([]error{ErrNegotiation}, "client %s offers modes %v, this server accepts %v: check WithSealed on both sides", c.conn.RemoteAddr(), ch.modes, cfg.modes)
+		return errf([]error{ErrNegotiation}, "client %s shares no mode with this server: %s", c.conn.RemoteAddr(), noCommonModeHint(cfg.modes, ch.modes, false))
 	}
 	c.state.Suite, c.state.Mode = suite, mode
 
@@ -207,6 +210,9 @@ func (c *Conn) serverHandshake() error {
 	mac.Write(clientProofLabel)
 	mac.Write(sum)
 	want := mac.Sum(sum[len(sum):])
+	if known {
+		c.presealServer(th, want, key)
+	}
 
 	fin := want[len(want):][: 1+size : 1+size]
 	if _, err := io.ReadFull(c.conn, fin); err != nil {
@@ -241,6 +247,18 @@ func (c *Conn) serverHandshake() error {
 	return nil
 }
 
+// helloOfAnyVersionSize is clientHelloSize for the server's read of the
+// hello: a hello of another version is complete with whatever of it has
+// arrived, so the server answers it with statusUnsupportedVersion instead
+// of refusing the rest of a longer hello as bytes sent past its end.
+func helloOfAnyVersionSize(b []byte) (int, error) {
+	n, err := clientHelloSize(b)
+	if err == nil && n < len(b) && b[5] != protocolVersion {
+		return len(b), nil
+	}
+	return n, err
+}
+
 // logEvent writes one handshake outcome to a logger. It never logs keys or
 // proofs.
 func logEvent(l *slog.Logger, ev HandshakeEvent) {
@@ -250,12 +268,12 @@ func logEvent(l *slog.Logger, ev HandshakeEvent) {
 	}
 	attrs := []slog.Attr{
 		slog.String("side", side),
-		slog.Any("remote", ev.RemoteAddr),
+		slog.String("remote", addrString(ev.RemoteAddr)),
 		slog.String("key_id", ev.KeyID),
 		slog.Duration("duration", ev.Duration),
 	}
 	if ev.Err != nil {
-		attrs = append(attrs, slog.String("reason", ev.Err.Error()))
+		attrs = append(attrs, slog.String("reason", ev.Err.Error()), slog.String("reason_class", ReasonOf(ev.Err).String()))
 		l.LogAttrs(context.Background(), slog.LevelWarn, "auth: handshake refused", attrs...)
 		return
 	}

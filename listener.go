@@ -34,6 +34,9 @@ type AuthListener struct {
 	closeOnce sync.Once
 	closeErr  error
 	wg        sync.WaitGroup
+
+	stats    listenerStats    // see Stats, in stats.go
+	inflight handshakeTracker // handshakes in progress, for eviction
 }
 
 // NewListener returns a listener that authenticates every connection
@@ -145,7 +148,7 @@ func (l *AuthListener) acceptLoop() {
 	defer close(l.loopDone)
 	var backoff time.Duration
 	for {
-		if err := l.sem.Acquire(l.ctx, 1); err != nil {
+		if err := l.inflight.acquire(l.ctx, l.sem, evictAge(l.cfg.timeout)); err != nil {
 			return // closed
 		}
 		raw, err := l.inner.Accept()
@@ -173,17 +176,24 @@ func (l *AuthListener) acceptLoop() {
 			continue
 		}
 		backoff = 0
+		ctx, cancel := context.WithCancelCause(l.ctx)
+		h := l.inflight.add(cancel)
 		l.wg.Add(1)
-		go l.serve(raw)
+		go l.serve(ctx, raw, h)
 	}
 }
 
 // serve handshakes one raw connection and queues it for Accept.
-func (l *AuthListener) serve(raw net.Conn) {
+func (l *AuthListener) serve(ctx context.Context, raw net.Conn, h *trackedHandshake) {
 	defer l.wg.Done()
 	defer l.sem.Release(1)
+	defer h.cancel(nil)
 	c := newConn(raw, l.cfg, false)
-	if err := c.HandshakeContext(l.ctx); err != nil {
+	l.stats.start()
+	err := c.HandshakeContext(ctx)
+	l.inflight.done(h)
+	l.stats.finish(err)
+	if err != nil {
 		return // closed and reported by the handshake
 	}
 	select {
@@ -195,7 +205,7 @@ func (l *AuthListener) serve(raw net.Conn) {
 
 func (l *AuthListener) log(level slog.Level, msg string, attrs ...slog.Attr) {
 	if l.cfg.logger != nil {
-		attrs = append(attrs, slog.Any("listener", l.inner.Addr()))
+		attrs = append(attrs, slog.String("listener", addrString(l.inner.Addr())))
 		l.cfg.logger.LogAttrs(context.Background(), level, msg, attrs...)
 	}
 }

@@ -79,14 +79,20 @@ func clientHelloSize(b []byte) (int, error) {
 	if err := checkMagic(b, "client"); err != nil {
 		return 0, err
 	}
-	if len(b) < helloHdrLen {
-		return helloHdrLen, nil
+	// The version decides the length, so it is read first: a hello of
+	// another version ends after it.
+	const versionEnd = 6
+	if len(b) < versionEnd {
+		return versionEnd, nil
 	}
 	if b[4] != msgClientHello {
 		return 0, errf([]error{ErrProtocol}, "expected a client hello, got message type %#02x", b[4])
 	}
 	if b[5] != protocolVersion {
-		return 6, nil
+		return versionEnd, nil
+	}
+	if len(b) < helloHdrLen {
+		return helloHdrLen, nil
 	}
 	n := int(b[7])
 	if n == 0 || n > maxSuites {

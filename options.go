@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"hash"
 	"log/slog"
 	"maps"
 	"net"
@@ -61,6 +62,7 @@ type config struct {
 	logger    *slog.Logger
 	hook      func(HandshakeEvent)
 	waitVerd  bool
+	recipe    func() hash.Hash // set by WithRecipe: speak the recipe instead
 
 	// Pooled HMAC states for the static keys (macs.go).
 	keyMACs    *keyMACs            // for key
@@ -96,6 +98,12 @@ func clientConfig(opts []Option) (*config, error) {
 			c.key = k
 		}
 	}
+	if c.recipe != nil {
+		if err := checkRecipeConfig(c); err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
 	if err := checkKey(c.key); err != nil {
 		return nil, err
 	}
@@ -108,6 +116,15 @@ func serverConfig(opts []Option) (*config, error) {
 	c, err := newConfig(opts)
 	if err != nil {
 		return nil, err
+	}
+	if c.recipe != nil {
+		if len(c.keys) != 0 || c.lookup != nil {
+			return nil, errf(nil, "WithRecipe has no key IDs: give the server its one key with WithKey, not WithKeys or WithKeyLookup")
+		}
+		if err := checkRecipeConfig(c); err != nil {
+			return nil, err
+		}
+		return c, nil
 	}
 	if c.key == nil && len(c.keys) == 0 && c.lookup == nil {
 		return nil, checkKey(nil)
@@ -141,11 +158,12 @@ func (c *config) serverKey(id string) ([]byte, bool) {
 
 // WithKey sets the shared key: on a client, the key it proves; on a server,
 // the key for clients that present the empty key ID. The key must be at
-// least MinKeyLen bytes; it is copied.
+// least MinKeyLen bytes (except WithRecipe, which takes any non-empty key);
+// it is copied.
 func WithKey(key []byte) Option {
 	return func(c *config) error {
-		if err := checkKey(key); err != nil {
-			return err
+		if len(key) == 0 {
+			return checkKey(key)
 		}
 		c.key = append([]byte(nil), key...)
 		return nil
@@ -211,8 +229,12 @@ func WithHandshakeTimeout(d time.Duration) Option {
 
 // WithMaxHandshakes bounds, on a listener, how many handshakes run at once,
 // counting authenticated connections that wait for Accept. When the bound is
-// reached the listener stops accepting and the kernel's backlog holds new
-// connections. The default is DefaultMaxHandshakes.
+// reached the listener evicts the oldest handshake in progress once it has
+// run for a second (or a quarter of the handshake timeout, if less), so a
+// flood of clients that stall cannot lock good clients out until the
+// stallers time out; until then, and when every slot holds a connection
+// waiting for Accept, the kernel's backlog holds new connections. The
+// default is DefaultMaxHandshakes.
 func WithMaxHandshakes(n int) Option {
 	return func(c *config) error {
 		if n < 1 {
@@ -281,4 +303,14 @@ func WithWaitForVerdict() Option {
 		c.waitVerd = true
 		return nil
 	}
+}
+
+// checkRecipeConfig checks what the recipe's wire format can honour: a key
+// of any non-empty length, and no sealing (the recipe has no session
+// secret to derive record keys from).
+func checkRecipeConfig(c *config) error {
+	if c.modes&modesSealed != 0 {
+		return errf([]error{ErrNegotiation}, "WithRecipe cannot be combined with WithSealed or a sealed mode: the recipe's protocol has no encryption")
+	}
+	return checkRecipeKey(c.key)
 }

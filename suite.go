@@ -62,13 +62,28 @@ const (
 	// ModeAuthOnly authenticates the connection and then passes bytes
 	// through unchanged: anyone on the path can read them.
 	ModeAuthOnly Mode = 0x01
+
+	// ModeSealedAES256GCM seals every byte after the handshake in records
+	// encrypted and authenticated with AES-256-GCM. See WithSealed.
+	ModeSealedAES256GCM Mode = 0x02
+
+	// ModeSealedChaCha20Poly1305 is ModeSealedAES256GCM with
+	// ChaCha20-Poly1305, for CPUs without AES instructions.
+	ModeSealedChaCha20Poly1305 Mode = 0x04
 )
 
-// String returns the mode's name, for logs.
+// String returns the mode's name, for logs. A set of modes prints as the
+// names joined by "|".
 func (m Mode) String() string {
 	switch m {
 	case ModeAuthOnly:
 		return "auth-only"
+	case ModeRecipe:
+		return "recipe"
+	case ModeSealedAES256GCM:
+		return "sealed-AES-256-GCM"
+	case ModeSealedChaCha20Poly1305:
+		return "sealed-ChaCha20-Poly1305"
 	}
-	return fmt.Sprintf("Mode(%#02x)", uint8(m))
+	return modeSetString(m)
 }

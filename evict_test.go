@@ -1,0 +1,82 @@
+package auth
+
+import (
+	"context"
+	"io"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestEvictAge(t *testing.T) {
+	for _, tc := range []struct{ timeout, want time.Duration }{
+		{DefaultHandshakeTimeout, time.Second},
+		{2 * time.Second, 500 * time.Millisecond},
+		{0, time.Second},
+		{-1, time.Second},
+	} {
+		require.Equal(t, tc.want, evictAge(tc.timeout), "timeout %v", tc.timeout)
+	}
+}
+
+// TestEvictStalledHandshake: with every handshake slot taken by a client
+// that stalls, a good client gets in by evicting it, and the staller's
+// outcome says so.
+func TestEvictStalledHandshake(t *testing.T) {
+	s := atkStartServer(t, nil, WithKey(atkKey), WithMaxHandshakes(1), WithHandshakeTimeout(20*time.Second))
+	staller := atkDial(t, s.addr)
+	atkWrite(t, staller, magic[:])
+	s.requireServes(t) // waits for the staller to be a second old, then evicts it
+	ev := s.requireRefused(t, staller.LocalAddr(), os.ErrDeadlineExceeded)
+	require.ErrorIs(t, ev.Err, errEvicted)
+	require.Contains(t, ev.Err.Error(), "evicted")
+	require.Empty(t, atkReadRest(t, staller))
+	s.requireServes(t)
+}
+
+// TestEvictSparesConnectionsAwaitingAccept: an authenticated connection
+// that waits for Accept holds its slot and is never evicted; a slow Accept
+// still pushes back on the accept loop.
+func TestEvictSparesConnectionsAwaitingAccept(t *testing.T) {
+	const timeout = 2 * time.Second // evictAge 500 ms
+	ln, err := Listen("tcp", "127.0.0.1:0", WithKey(atkKey), WithMaxHandshakes(1), WithHandshakeTimeout(timeout))
+	require.NoError(t, err)
+	defer ln.Close()
+	dial := func() <-chan error {
+		return atkAsync(func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), atkTimeout)
+			defer cancel()
+			c, err := DialContext(ctx, "tcp", ln.Addr().String(), WithKey(atkKey), WithWaitForVerdict(), WithHandshakeTimeout(atkTimeout))
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			if _, err := c.Write([]byte("ping")); err != nil {
+				return err
+			}
+			_, err = io.ReadFull(c, make([]byte, 4))
+			return err
+		})
+	}
+	first := dial()
+	// Let the first connection finish its handshake and wait for Accept
+	// far longer than the eviction age, while a second one waits.
+	time.Sleep(4 * evictAge(timeout))
+	second := dial()
+	time.Sleep(4 * evictAge(timeout))
+
+	for _, done := range []<-chan error{first, second} {
+		c, err := ln.AcceptAuth()
+		require.NoError(t, err)
+		buf := make([]byte, 4)
+		c.SetDeadline(time.Now().Add(atkTimeout))
+		_, err = io.ReadFull(c, buf)
+		require.NoError(t, err, "the connection waiting for Accept was cut")
+		_, err = c.Write(buf)
+		require.NoError(t, err)
+		require.NoError(t, atkWait(t, done))
+		c.Close()
+	}
+}
