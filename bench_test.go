@@ -65,6 +65,9 @@ var benchVariants = []benchVariant{
 	{name: "tcp", kinds: kindConnect | kindBulk | kindProxy, setup: setupTCP},
 	{name: "tcp-1rtt", kinds: kindConnect, setup: setupTCPRoundTrip},
 	{name: "auth", kinds: kindConnect | kindBulk | kindProxy, setup: setupAuth},
+	{name: "sealed", kinds: kindConnect | kindBulk | kindProxy, setup: func(tb testing.TB) benchEndpoint {
+		return authEndpoint(tb, WithKey(benchKey), WithSealed())
+	}},
 	{name: "tls13", kinds: kindConnect | kindBulk, setup: func(tb testing.TB) benchEndpoint { return setupTLS(tb, false) }},
 	{name: "tls13-resume", kinds: kindConnect, setup: func(tb testing.TB) benchEndpoint { return setupTLS(tb, true) }},
 }

@@ -56,8 +56,8 @@ func (c *Conn) clientHandshake() error {
 	if err != nil {
 		return err
 	}
-	sh, err := parseServerHello(shRaw)
-	if err != nil {
+	var sh serverHello
+	if err := parseServerHelloInto(&sh, shRaw); err != nil {
 		return err
 	}
 	switch sh.status {
@@ -141,8 +141,8 @@ func (c *Conn) serverHandshake() error {
 	if n, _ := clientHelloSize(chRaw); n < len(chRaw) {
 		chRaw = chRaw[:n] // the header of a hello of another version
 	}
-	ch, err := parseClientHello(chRaw)
-	if err != nil {
+	var ch clientHello
+	if err := parseClientHelloInto(&ch, chRaw); err != nil {
 		return err
 	}
 	rest := buf[len(chRaw):len(chRaw)]

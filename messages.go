@@ -112,16 +112,26 @@ func clientHelloSize(b []byte) (int, error) {
 // clientHelloSize. For a version other than protocolVersion only the version
 // is filled in.
 func parseClientHello(b []byte) (*clientHello, error) {
-	size, err := clientHelloSize(b)
-	if err != nil {
+	ch := new(clientHello)
+	if err := parseClientHelloInto(ch, b); err != nil {
 		return nil, err
 	}
-	if len(b) != size {
-		return nil, errf([]error{ErrProtocol}, "client hello is %d bytes, want %d", len(b), size)
+	return ch, nil
+}
+
+// parseClientHelloInto is parseClientHello filling a hello the caller
+// holds, which the handshake keeps on its stack.
+func parseClientHelloInto(ch *clientHello, b []byte) error {
+	size, err := clientHelloSize(b)
+	if err != nil {
+		return err
 	}
-	ch := &clientHello{version: b[5]}
+	if len(b) != size {
+		return errf([]error{ErrProtocol}, "client hello is %d bytes, want %d", len(b), size)
+	}
+	*ch = clientHello{version: b[5]}
 	if ch.version != protocolVersion {
-		return ch, nil
+		return nil
 	}
 	ch.modes = Mode(b[6])
 	n := int(b[7])
@@ -133,7 +143,7 @@ func parseClientHello(b []byte) (*clientHello, error) {
 	idLen := int(b[at])
 	ch.keyID = string(b[at+1 : at+1+idLen])
 	ch.nonce = b[at+1+idLen:]
-	return ch, nil
+	return nil
 }
 
 // serverHello is a parsed server hello.
@@ -183,19 +193,29 @@ func serverHelloSize(b []byte) (int, error) {
 
 // parseServerHello parses a complete server hello.
 func parseServerHello(b []byte) (*serverHello, error) {
-	size, err := serverHelloSize(b)
-	if err != nil {
+	sh := new(serverHello)
+	if err := parseServerHelloInto(sh, b); err != nil {
 		return nil, err
 	}
-	if len(b) != size {
-		return nil, errf([]error{ErrProtocol}, "server hello is %d bytes, want %d", len(b), size)
+	return sh, nil
+}
+
+// parseServerHelloInto is parseServerHello filling a hello the caller
+// holds, which the handshake keeps on its stack.
+func parseServerHelloInto(sh *serverHello, b []byte) error {
+	size, err := serverHelloSize(b)
+	if err != nil {
+		return err
 	}
-	sh := &serverHello{version: b[5], status: b[6], suite: Suite(b[7]), mode: Mode(b[8])}
+	if len(b) != size {
+		return errf([]error{ErrProtocol}, "server hello is %d bytes, want %d", len(b), size)
+	}
+	*sh = serverHello{version: b[5], status: b[6], suite: Suite(b[7]), mode: Mode(b[8])}
 	if sh.status == statusOK {
 		sh.nonce = b[serverHdrLen : serverHdrLen+nonceLen]
 		sh.proof = b[serverHdrLen+nonceLen:]
 	}
-	return sh, nil
+	return nil
 }
 
 // checkMagic fails as soon as b stops matching the magic, with an error
