@@ -58,8 +58,9 @@ type Conn struct {
 
 	// intrMu and hsOver keep a context's interruption from touching the
 	// deadline after the handshake has ended.
-	intrMu sync.Mutex
-	hsOver bool
+	intrMu    sync.Mutex
+	hsOver    bool
+	intrCause error // why interruptWith cut the handshake short
 
 	// Client only: the finished message not yet written (it goes out with
 	// the first Write, or before the first Read), and whether the server's
@@ -130,6 +131,11 @@ func (c *Conn) handshake(ctx context.Context) error {
 	}
 	deadline, ours := c.handshakeDeadline(ctx, start)
 	c.conn.SetDeadline(deadline)
+	c.intrMu.Lock()
+	if c.intrCause != nil {
+		c.conn.SetDeadline(aLongTimeAgo) // interrupted before it started
+	}
+	c.intrMu.Unlock()
 
 	// A context that can be cancelled interrupts the handshake by moving
 	// the deadline into the past. One that cannot (context.Background, as
@@ -153,13 +159,14 @@ func (c *Conn) handshake(ctx context.Context) error {
 	if err == nil {
 		err = c.startSealed()
 	}
-	if stop != nil && !stop() {
-		// The interruption has started: wait for it, or stop it from
-		// touching the deadline once the handshake is over.
-		c.intrMu.Lock()
-		c.hsOver = true
-		c.intrMu.Unlock()
+	if stop != nil {
+		stop()
 	}
+	// Wait for an interruption that has started, and stop any other from
+	// touching the deadline now that the handshake is over.
+	c.intrMu.Lock()
+	c.hsOver = true
+	c.intrMu.Unlock()
 
 	if err != nil {
 		err = c.explain(ctx, err, ours, time.Since(start))
@@ -186,6 +193,18 @@ func (c *Conn) interruptHandshake() {
 	c.intrMu.Lock()
 	defer c.intrMu.Unlock()
 	if !c.hsOver {
+		c.conn.SetDeadline(aLongTimeAgo)
+	}
+}
+
+// interruptWith cuts a handshake short for the given cause, which the
+// handshake's error then wraps (a listener's eviction). It does nothing
+// once the handshake is over.
+func (c *Conn) interruptWith(cause error) {
+	c.intrMu.Lock()
+	defer c.intrMu.Unlock()
+	if !c.hsOver {
+		c.intrCause = cause
 		c.conn.SetDeadline(aLongTimeAgo)
 	}
 }
@@ -220,6 +239,9 @@ func (c *Conn) explain(ctx context.Context, err error, ours bool, took time.Dura
 		ctxErr = context.DeadlineExceeded
 	}
 	switch {
+	case c.intrCause != nil && !errors.As(err, &we):
+		// hsOver is set: intrCause no longer changes.
+		return errf([]error{context.Canceled, c.intrCause}, "handshake with %s interrupted after %v: %v", c.conn.RemoteAddr(), took.Round(time.Millisecond), c.intrCause)
 	case ctxErr != nil && !errors.As(err, &we):
 		cause := []error{ctxErr}
 		if errors.Is(ctxErr, context.DeadlineExceeded) {

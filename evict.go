@@ -38,16 +38,16 @@ type handshakeTracker struct {
 }
 
 type trackedHandshake struct {
-	start  time.Time
-	cancel context.CancelCauseFunc
-	elem   *list.Element // nil once finished or evicted
+	start time.Time
+	conn  *Conn         // interrupted directly: no context per handshake
+	elem  *list.Element // nil once finished or evicted
 }
 
-// add starts tracking a handshake that cancel interrupts.
-func (t *handshakeTracker) add(cancel context.CancelCauseFunc) *trackedHandshake {
+// add starts tracking the handshake of c.
+func (t *handshakeTracker) add(c *Conn) *trackedHandshake {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	h := &trackedHandshake{start: time.Now(), cancel: cancel}
+	h := &trackedHandshake{start: time.Now(), conn: c}
 	h.elem = t.l.PushBack(h)
 	return h
 }
@@ -85,7 +85,7 @@ func (t *handshakeTracker) evictOldest() {
 	h := t.l.Remove(f).(*trackedHandshake)
 	h.elem = nil
 	t.mu.Unlock()
-	h.cancel(errEvicted)
+	h.conn.interruptWith(errEvicted)
 }
 
 // acquire takes a handshake slot for the accept loop. When every slot is

@@ -137,3 +137,40 @@ func TestHandshakeRestoresDistinctDeadlines(t *testing.T) {
 	require.True(t, errors.As(err, &ne), "got %v", err)
 	assert.True(t, ne.Timeout())
 }
+
+// TestInterruptWith checks the listener's direct interruption (eviction):
+// before the handshake has started it still ends it at once with the
+// cause, and after the handshake it leaves the connection alone.
+func TestInterruptWith(t *testing.T) {
+	t.Run("before start", func(t *testing.T) {
+		addr, wait := silentServer(t)
+		defer wait()
+		raw, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		c, err := Client(raw, WithKey(benchKey))
+		require.NoError(t, err)
+		defer c.Close()
+		c.interruptWith(errEvicted)
+		start := time.Now()
+		err = c.Handshake()
+		require.ErrorIs(t, err, errEvicted)
+		assert.Contains(t, err.Error(), "evicted")
+		assert.Less(t, time.Since(start), 3*time.Second)
+	})
+	t.Run("after the handshake", func(t *testing.T) {
+		client, accept := echoPair(t, nil)
+		defer client.Close()
+		client.interruptWith(errEvicted)
+		_, err := client.Write([]byte("ping"))
+		require.NoError(t, err)
+		server := accept()
+		buf := make([]byte, 4)
+		_, err = io.ReadFull(server, buf)
+		require.NoError(t, err)
+		_, err = server.Write(buf)
+		require.NoError(t, err)
+		client.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err = io.ReadFull(client, buf)
+		require.NoError(t, err, "an interruption after the handshake must not touch the deadline")
+	})
+}

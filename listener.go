@@ -176,21 +176,22 @@ func (l *AuthListener) acceptLoop() {
 			continue
 		}
 		backoff = 0
-		ctx, cancel := context.WithCancelCause(l.ctx)
-		h := l.inflight.add(cancel)
+		c := newConn(raw, l.cfg, false)
+		h := l.inflight.add(c)
 		l.wg.Add(1)
-		go l.serve(ctx, raw, h)
+		go l.serve(c, h)
 	}
 }
 
 // serve handshakes one raw connection and queues it for Accept.
-func (l *AuthListener) serve(ctx context.Context, raw net.Conn, h *trackedHandshake) {
+func (l *AuthListener) serve(c *Conn, h *trackedHandshake) {
 	defer l.wg.Done()
 	defer l.sem.Release(1)
-	defer h.cancel(nil)
-	c := newConn(raw, l.cfg, false)
 	l.stats.start()
-	err := c.HandshakeContext(ctx)
+	// The listener's context interrupts the handshake on Close; eviction
+	// interrupts it directly (interruptWith), which costs no context of its
+	// own per handshake.
+	err := c.HandshakeContext(l.ctx)
 	l.inflight.done(h)
 	l.stats.finish(err)
 	if err != nil {
