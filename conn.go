@@ -77,6 +77,9 @@ type Conn struct {
 	writeDL time.Time
 
 	seal *sealState // the record layer, in a sealed mode; see sealed.go
+
+	closeOnce sync.Once // Close's work runs once, even when Closes race
+	closeErr  error
 }
 
 func newConn(raw net.Conn, cfg *config, isClient bool) *Conn {
@@ -500,7 +503,24 @@ func (c *Conn) Write(p []byte) (int, error) {
 // as a failed handshake by the server. A client that never read the
 // server's verdict waits for it, briefly (a second at most), so that
 // everything it wrote is delivered; see drainVerdict.
+//
+// Close may be called concurrently and more than once: the first call does
+// the work, later ones wait for it and then return the underlying
+// connection's answer to a second Close.
 func (c *Conn) Close() error {
+	first := false
+	c.closeOnce.Do(func() {
+		first = true
+		c.closeErr = c.close()
+	})
+	if first {
+		return c.closeErr
+	}
+	return c.conn.Close()
+}
+
+// close is the work of the first Close.
+func (c *Conn) close() error {
 	if c.hsDone.Load() && c.seal != nil {
 		c.sealedClose()
 	}

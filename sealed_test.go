@@ -583,3 +583,31 @@ func TestSealedVerdict(t *testing.T) {
 		})
 	}
 }
+
+// TestSealedConcurrentCloseSendsCloseRecord checks that two Closes racing
+// on one sealed connection (a proxy's error path and its shutdown path do
+// this) still deliver the authenticated close record: the peer reads a
+// clean io.EOF, never ErrTruncated.
+func TestSealedConcurrentCloseSendsCloseRecord(t *testing.T) {
+	key := bytes.Repeat([]byte{7}, 32)
+	ln, err := Listen("tcp", "127.0.0.1:0", WithKey(key), WithSealed())
+	require.NoError(t, err)
+	defer ln.Close()
+	for i := range 50 {
+		c, err := Dial("tcp", ln.Addr().String(), WithKey(key), WithSealed(), WithWaitForVerdict())
+		require.NoError(t, err)
+		s, err := ln.Accept()
+		require.NoError(t, err)
+		var wg sync.WaitGroup
+		for range 3 {
+			wg.Add(1)
+			go func() { defer wg.Done(); c.Close() }()
+		}
+		wg.Wait()
+		s.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err = s.Read(make([]byte, 1))
+		require.ErrorIs(t, err, io.EOF, "round %d", i)
+		require.NotErrorIs(t, err, ErrTruncated, "round %d", i)
+		s.Close()
+	}
+}
