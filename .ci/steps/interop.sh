@@ -12,5 +12,5 @@ timeout 120 go run ./examples/python
 
 echo "== interop: fuzz mpcompat parsers"
 for target in FuzzRecvBytes FuzzDigestNameAndPayload FuzzHandshake; do
-  go test -run '^$' -fuzz "^${target}\$" -fuzztime 5s ./mpcompat
+  go test -run '^$' -fuzz "^${target}\$" -fuzztime 20000x ./mpcompat
 done
