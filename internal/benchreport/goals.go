@@ -134,7 +134,7 @@ var goals = []goal{
 	},
 	{
 		name:   "sealed connect+echo vs auth-only",
-		text:   "the sealed mode's connect, authenticate, 1-byte echo and close against auth-only (the sealed mode's own goal, README: 5%)",
+		text:   "the sealed mode's connect, authenticate, 1-byte echo and close against auth-only (goal: handshake cost within 5%)",
 		atMost: true, limit: 1.05, unit: "x",
 		value: func(r *results) (float64, string, error) {
 			return ratio(r, "Connect/sealed", "Connect/auth", "ns/op")
@@ -142,8 +142,8 @@ var goals = []goal{
 	},
 	{
 		name:  "sealed bulk throughput vs TLS 1.3 AES-128-GCM",
-		text:  "64 MiB one way in 32 KiB writes, the sealed mode against TLS 1.3 (TLS_AES_128_GCM_SHA256 on this hardware)",
-		limit: 1.0, unit: "x",
+		text:  "64 MiB one way in 32 KiB writes, the sealed mode against TLS 1.3 (TLS_AES_128_GCM_SHA256 on this hardware); goal: at least 1.15x",
+		limit: 1.15, unit: "x",
 		value: func(r *results) (float64, string, error) {
 			return ratio(r, "Bulk/sealed", "Bulk/tls13", "MB/s")
 		},
