@@ -710,6 +710,12 @@ func (c *Conn) ExportKeyingMaterial(label string, context []byte, n int) ([]byte
 	if c.cfg.recipe != nil {
 		return nil, errf([]error{errors.ErrUnsupported}, "ExportKeyingMaterial: a WithRecipe connection has no session secret")
 	}
+	if n < 0 {
+		return nil, errf(nil, "ExportKeyingMaterial(%d bytes): want a length of 0 or more", n)
+	}
+	if len(label) > 0xFFFF || len(context) > 0xFFFF {
+		return nil, errf(nil, "ExportKeyingMaterial: label (%d bytes) and context (%d bytes) must each be at most 65535 bytes", len(label), len(context))
+	}
 	h := c.state.Suite.newHash()
 	secret, err := c.sessionSecret()
 	if err != nil {
