@@ -330,6 +330,29 @@ func (c *Conn) ready() error {
 	return nil
 }
 
+// readyToWrite is ready for the paths that write outside Write (ReadFrom,
+// CloseWrite). Unlike a reader, a writer waits for a proof that another
+// goroutine (a Read, a WriteTo) is sending: going ahead would put its bytes,
+// or its FIN, on the wire in front of the proof, and the server would fail
+// the handshake.
+func (c *Conn) readyToWrite() error {
+	if err := c.Handshake(); err != nil {
+		return err
+	}
+	if c.hasPending.Load() {
+		c.pendMu.Lock()
+		err := c.flushLocked()
+		c.pendMu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+	if e := c.fatal.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
 // readyToRead is ready for Read. If a Write is sending the pending proof at
 // this moment, Read goes ahead instead of waiting for that Write: the Write
 // may be blocked until the server reads the data behind the proof, and over
@@ -574,7 +597,7 @@ func (c *Conn) CloseWrite() error {
 	if !c.hsDone.Load() {
 		return errf(nil, "CloseWrite before the handshake completed")
 	}
-	if err := c.ready(); err != nil {
+	if err := c.readyToWrite(); err != nil {
 		return err
 	}
 	if c.seal != nil {
@@ -602,7 +625,7 @@ func (c *Conn) CloseRead() error {
 // using splice and sendfile; when r is itself an auth-only *Conn, the copy
 // runs between the two underlying connections.
 func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
-	if err := c.ready(); err != nil {
+	if err := c.readyToWrite(); err != nil {
 		return 0, err
 	}
 	if c.seal != nil {
@@ -709,6 +732,12 @@ func (c *Conn) ExportKeyingMaterial(label string, context []byte, n int) ([]byte
 	}
 	if c.cfg.recipe != nil {
 		return nil, errf([]error{errors.ErrUnsupported}, "ExportKeyingMaterial: a WithRecipe connection has no session secret")
+	}
+	if n < 0 {
+		return nil, errf(nil, "ExportKeyingMaterial(%d bytes): want a length of 0 or more", n)
+	}
+	if len(label) > 0xFFFF || len(context) > 0xFFFF {
+		return nil, errf(nil, "ExportKeyingMaterial: label (%d bytes) and context (%d bytes) must each be at most 65535 bytes", len(label), len(context))
 	}
 	h := c.state.Suite.newHash()
 	secret, err := c.sessionSecret()
