@@ -24,11 +24,7 @@ type Listener struct {
 // Listen listens on the network address (see net.Listen) with cfg and
 // returns a Listener that authenticates with authkey.
 func (cfg *Config) Listen(network, address string, authkey []byte) (*Listener, error) {
-	c, err := cfg.check()
-	if err != nil {
-		return nil, err
-	}
-	key, err := checkAuthkey(authkey)
+	c, key, err := cfg.checkWithKey(authkey)
 	if err != nil {
 		return nil, err
 	}
@@ -43,11 +39,7 @@ func (cfg *Config) Listen(network, address string, authkey []byte) (*Listener, e
 // connection accepted from inner. On error inner still belongs to the
 // caller; otherwise the Listener closes it on Close.
 func (cfg *Config) NewListener(inner net.Listener, authkey []byte) (*Listener, error) {
-	c, err := cfg.check()
-	if err != nil {
-		return nil, err
-	}
-	key, err := checkAuthkey(authkey)
+	c, key, err := cfg.checkWithKey(authkey)
 	if err != nil {
 		return nil, err
 	}
