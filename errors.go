@@ -3,6 +3,8 @@ package auth
 import (
 	"errors"
 	"fmt"
+
+	"github.com/hmacauth/auth/internal/errwrap"
 )
 
 // The errors below are the stable vocabulary of failures. Every error this
@@ -73,12 +75,4 @@ func (e *wrapError) Unwrap() []error { return e.errs }
 
 // Timeout reports whether the error is a timeout, so the error satisfies the
 // net.Error expectations of callers that test for timeouts.
-func (e *wrapError) Timeout() bool {
-	for _, err := range e.errs {
-		var t interface{ Timeout() bool }
-		if errors.As(err, &t) && t.Timeout() {
-			return true
-		}
-	}
-	return false
-}
+func (e *wrapError) Timeout() bool { return errwrap.Timeout(e.errs) }

@@ -2,14 +2,12 @@ package auth
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net"
-	"sync"
-	"syscall"
-	"time"
 
 	"golang.org/x/sync/semaphore"
+
+	"github.com/hmacauth/auth/internal/acceptloop"
 )
 
 // AuthListener is a net.Listener whose Accept returns only connections that
@@ -21,22 +19,16 @@ import (
 type AuthListener struct {
 	inner net.Listener
 	cfg   *config
-	sem   *semaphore.Weighted
-
-	ready chan *Conn    // authenticated connections, handed to Accept
-	done  chan struct{} // closed by Close
-	ctx   context.Context
-	stop  context.CancelFunc
-
-	loopDone chan struct{} // closed when the accept loop has ended
-	loopErr  error         // the permanent error that ended it, if any
-
-	closeOnce sync.Once
-	closeErr  error
-	wg        sync.WaitGroup
+	loop  *acceptloop.Loop[pendingConn, *Conn]
 
 	stats    listenerStats    // see Stats, in stats.go
 	inflight handshakeTracker // handshakes in progress, for eviction
+}
+
+// pendingConn is a connection between the accept loop and its handshake.
+type pendingConn struct {
+	c *Conn
+	h *trackedHandshake
 }
 
 // NewListener returns a listener that authenticates every connection
@@ -48,19 +40,15 @@ func NewListener(inner net.Listener, opts ...Option) (*AuthListener, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx, stop := context.WithCancel(context.Background())
-	l := &AuthListener{
-		inner:    inner,
-		cfg:      cfg,
-		sem:      semaphore.NewWeighted(int64(cfg.maxHS)),
-		ready:    make(chan *Conn),
-		done:     make(chan struct{}),
-		ctx:      ctx,
-		stop:     stop,
-		loopDone: make(chan struct{}),
-	}
-	l.wg.Add(1)
-	go l.acceptLoop()
+	l := &AuthListener{inner: inner, cfg: cfg}
+	l.loop = acceptloop.New(inner, cfg.maxHS, acceptloop.Hooks[pendingConn, *Conn]{
+		Acquire:         l.acquire,
+		Start:           l.start,
+		Handshake:       l.handshake,
+		Log:             l.log,
+		Prefix:          "auth: ",
+		TemporaryMethod: true,
+	})
 	return l, nil
 }
 
@@ -94,28 +82,7 @@ func (l *AuthListener) Accept() (net.Conn, error) {
 }
 
 // AcceptAuth is Accept returning the concrete *Conn.
-func (l *AuthListener) AcceptAuth() (*Conn, error) {
-	select {
-	case c := <-l.ready:
-		return c, nil
-	case <-l.done:
-		return nil, l.closedErr()
-	case <-l.loopDone:
-		// Hand out connections that finished before the loop ended.
-		select {
-		case c := <-l.ready:
-			return c, nil
-		case <-l.done:
-			return nil, l.closedErr()
-		default:
-			return nil, l.loopErr
-		}
-	}
-}
-
-func (l *AuthListener) closedErr() error {
-	return &net.OpError{Op: "accept", Net: l.inner.Addr().Network(), Addr: l.inner.Addr(), Err: net.ErrClosed}
-}
+func (l *AuthListener) AcceptAuth() (*Conn, error) { return l.loop.Accept() }
 
 // Addr returns the inner listener's address.
 func (l *AuthListener) Addr() net.Addr { return l.inner.Addr() }
@@ -126,82 +93,32 @@ func (l *AuthListener) Addr() net.Addr { return l.inner.Addr() }
 // returns once every goroutine of the listener has ended. Connections
 // already returned by Accept are not affected. Calling it again does
 // nothing and returns nil.
-func (l *AuthListener) Close() error {
-	first := false
-	l.closeOnce.Do(func() {
-		first = true
-		close(l.done)
-		l.stop()
-		l.closeErr = l.inner.Close()
-		l.wg.Wait()
-	})
-	if !first {
-		return nil
-	}
-	return l.closeErr
+func (l *AuthListener) Close() error { return l.loop.Close() }
+
+// acquire takes a handshake slot for the accept loop, evicting the oldest
+// handshake in progress when the listener is full (see evict.go).
+func (l *AuthListener) acquire(ctx context.Context, sem *semaphore.Weighted) error {
+	return l.inflight.acquire(ctx, sem, evictAge(l.cfg.timeout))
 }
 
-// acceptLoop accepts raw connections while the semaphore allows, and
-// starts a handshake for each.
-func (l *AuthListener) acceptLoop() {
-	defer l.wg.Done()
-	defer close(l.loopDone)
-	var backoff time.Duration
-	for {
-		if err := l.inflight.acquire(l.ctx, l.sem, evictAge(l.cfg.timeout)); err != nil {
-			return // closed
-		}
-		raw, err := l.inner.Accept()
-		if err != nil {
-			l.sem.Release(1)
-			select {
-			case <-l.done:
-				return
-			default:
-			}
-			if !temporary(err) {
-				l.loopErr = err
-				l.log(slog.LevelError, "auth: accept failed; the listener stops", slog.String("error", err.Error()))
-				return
-			}
-			backoff = max(5*time.Millisecond, min(2*backoff, time.Second))
-			l.log(slog.LevelWarn, "auth: accept failed; retrying", slog.String("error", err.Error()), slog.Duration("retry_in", backoff))
-			t := time.NewTimer(backoff)
-			select {
-			case <-t.C:
-			case <-l.done:
-				t.Stop()
-				return
-			}
-			continue
-		}
-		backoff = 0
-		c := newConn(raw, l.cfg, false)
-		h := l.inflight.add(c)
-		l.wg.Add(1)
-		go l.serve(c, h)
-	}
+// start wraps a raw connection and tracks its handshake for eviction. It
+// runs on the accept loop, so a full listener always sees every handshake
+// it may evict.
+func (l *AuthListener) start(raw net.Conn) pendingConn {
+	c := newConn(raw, l.cfg, false)
+	return pendingConn{c: c, h: l.inflight.add(c)}
 }
 
-// serve handshakes one raw connection and queues it for Accept.
-func (l *AuthListener) serve(c *Conn, h *trackedHandshake) {
-	defer l.wg.Done()
-	defer l.sem.Release(1)
+// handshake runs the server handshake of one connection and counts it.
+func (l *AuthListener) handshake(ctx context.Context, p pendingConn) (*Conn, error) {
 	l.stats.start()
 	// The listener's context interrupts the handshake on Close; eviction
 	// interrupts it directly (interruptWith), which costs no context of its
 	// own per handshake.
-	err := c.HandshakeContext(l.ctx)
-	l.inflight.done(h)
+	err := p.c.HandshakeContext(ctx)
+	l.inflight.done(p.h)
 	l.stats.finish(err)
-	if err != nil {
-		return // closed and reported by the handshake
-	}
-	select {
-	case l.ready <- c:
-	case <-l.done:
-		c.Close()
-	}
+	return p.c, err
 }
 
 func (l *AuthListener) log(level slog.Level, msg string, attrs ...slog.Attr) {
@@ -209,21 +126,4 @@ func (l *AuthListener) log(level slog.Level, msg string, attrs ...slog.Attr) {
 		attrs = append(attrs, slog.String("listener", addrString(l.inner.Addr())))
 		l.cfg.logger.LogAttrs(context.Background(), level, msg, attrs...)
 	}
-}
-
-// temporary reports whether an Accept error is worth retrying: a timeout, a
-// connection that died in the backlog, or running out of file descriptors
-// or buffers.
-func temporary(err error) bool {
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return true
-	}
-	for _, e := range []error{syscall.ECONNABORTED, syscall.ECONNRESET, syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.EAGAIN, syscall.EINTR, syscall.EPROTO, syscall.EPERM} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	var t interface{ Temporary() bool }
-	return errors.As(err, &t) && t.Temporary()
 }

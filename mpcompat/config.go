@@ -178,6 +178,19 @@ func (c *Config) rand() io.Reader {
 	return rand.Reader
 }
 
+// checkWithKey checks cfg (see check), then authkey (see checkAuthkey).
+func (cfg *Config) checkWithKey(authkey []byte) (*Config, []byte, error) {
+	c, err := cfg.check()
+	if err != nil {
+		return nil, nil, err
+	}
+	key, err := checkAuthkey(authkey)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, key, nil
+}
+
 // checkAuthkey refuses an empty authkey. CPython's Listener treats an
 // empty authkey as none and skips authentication; this package never runs
 // unauthenticated.

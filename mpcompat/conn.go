@@ -101,7 +101,7 @@ func explain(ctx context.Context, raw net.Conn, err error, took time.Duration) e
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return errorf([]error{os.ErrDeadlineExceeded}, "handshake with %s timed out after %v (is the peer a multiprocessing.connection Listener or Client with an authkey?)", raw.RemoteAddr(), took.Round(time.Millisecond))
 	case errors.As(err, &we):
-		return errorf([]error{err}, "handshake with %s: %s", raw.RemoteAddr(), we.msg[len("mpcompat: "):])
+		return errorf([]error{err}, "handshake with %s: %s", raw.RemoteAddr(), we.Msg[len("mpcompat: "):])
 	}
 	return errorf([]error{auth.ErrProtocol, err}, "handshake with %s failed: %v", raw.RemoteAddr(), err)
 }

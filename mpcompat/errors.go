@@ -1,10 +1,10 @@
 package mpcompat
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/hmacauth/auth"
+	"github.com/hmacauth/auth/internal/errwrap"
 )
 
 // The errors below say why a handshake or a message failed. Each wraps one
@@ -54,24 +54,10 @@ func (e *sentinel) Unwrap() error { return e.parent }
 // errorf builds an error whose message starts with "mpcompat: " and that
 // wraps every error in wrapped.
 func errorf(wrapped []error, format string, args ...any) error {
-	return &wrapError{msg: "mpcompat: " + fmt.Sprintf(format, args...), errs: wrapped}
+	return &wrapError{errwrap.Multi{Msg: "mpcompat: " + fmt.Sprintf(format, args...), Errs: wrapped}}
 }
 
-type wrapError struct {
-	msg  string
-	errs []error
-}
-
-func (e *wrapError) Error() string   { return e.msg }
-func (e *wrapError) Unwrap() []error { return e.errs }
-
-// Timeout reports whether the error is a timeout, as net.Error does.
-func (e *wrapError) Timeout() bool {
-	for _, err := range e.errs {
-		var t interface{ Timeout() bool }
-		if errors.As(err, &t) && t.Timeout() {
-			return true
-		}
-	}
-	return false
-}
+// wrapError is the type of the errors errorf builds, this package's own so
+// that errors.As tells them from the errors of other packages. It is a
+// timeout, as net.Error says, when one of the wrapped errors is.
+type wrapError struct{ errwrap.Multi }

@@ -1,7 +1,6 @@
 package mpcompat
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"os"
@@ -12,21 +11,13 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hmacauth/auth/internal/testutil"
 )
 
 // requireTool returns the path of an external tool a test needs. Locally a
 // missing tool skips the test; under CI=true it fails it.
-func requireTool(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required under CI=true but not found: %v", name, err)
-		}
-		t.Skipf("skip: %s not found: %v", name, err)
-	}
-	return p
-}
+var requireTool = testutil.RequireTool
 
 // interpreter is a Python that a test runs.
 type interpreter struct {
@@ -107,97 +98,16 @@ func findInterpreters(py string) ([]interpreter, error) {
 
 // pyProc is a Python process started by a test: its stdout lines arrive on
 // a channel, and it is killed and reaped when the test ends.
-type pyProc struct {
-	cmd    *exec.Cmd
-	lines  chan string
-	done   chan struct{}
-	err    error
-	mu     sync.Mutex
-	stderr strings.Builder
-}
+type pyProc struct{ *testutil.Script }
 
 // startPython runs a script in testdata with a 30-second bound.
 func startPython(t *testing.T, py, script string, args ...string) *pyProc {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	p := &pyProc{lines: make(chan string, 16), done: make(chan struct{})}
-	p.cmd = exec.CommandContext(ctx, py, append([]string{filepath.Join("testdata", script)}, args...)...)
-	p.cmd.Stderr = lockedWriter{&p.mu, &p.stderr}
-	out, err := p.cmd.StdoutPipe()
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	if err := p.cmd.Start(); err != nil {
-		cancel()
-		t.Fatalf("starting %s %s: %v", py, script, err)
-	}
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			p.lines <- sc.Text()
-		}
-		close(p.lines)
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		for range p.lines {
-		}
-		<-p.done
-	})
-	return p
+	return &pyProc{testutil.StartScript(t, "python", py, script, args...)}
 }
 
 // line waits for the next line of output.
-func (p *pyProc) line(t *testing.T) string {
-	t.Helper()
-	select {
-	case l, ok := <-p.lines:
-		if !ok {
-			t.Fatalf("python ended without the expected output; stderr:\n%s", p.errText())
-		}
-		return l
-	case <-time.After(20 * time.Second):
-		t.Fatalf("python printed nothing for 20s; stderr:\n%s", p.errText())
-	}
-	return ""
-}
+func (p *pyProc) line(t *testing.T) string { t.Helper(); return p.Line(t) }
 
 // wait waits for the process to end and returns its exit status.
-func (p *pyProc) wait(t *testing.T) int {
-	t.Helper()
-	for range p.lines {
-	}
-	select {
-	case <-p.done:
-	case <-time.After(20 * time.Second):
-		t.Fatalf("python did not exit within 20s")
-	}
-	var ee *exec.ExitError
-	if errors.As(p.err, &ee) {
-		return ee.ExitCode()
-	}
-	if p.err != nil {
-		t.Fatalf("python: %v; stderr:\n%s", p.err, p.errText())
-	}
-	return 0
-}
-
-func (p *pyProc) errText() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.stderr.String()
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  *strings.Builder
-}
-
-func (w lockedWriter) Write(b []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.w.Write(b)
-}
+func (p *pyProc) wait(t *testing.T) int { t.Helper(); return p.Wait(t) }

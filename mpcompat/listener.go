@@ -2,14 +2,10 @@ package mpcompat
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net"
-	"sync"
-	"syscall"
-	"time"
 
-	"golang.org/x/sync/semaphore"
+	"github.com/hmacauth/auth/internal/acceptloop"
 )
 
 // Listener accepts connections from multiprocessing.connection Clients.
@@ -22,29 +18,13 @@ type Listener struct {
 	inner net.Listener
 	cfg   *Config
 	key   []byte
-	sem   *semaphore.Weighted
-
-	ready chan *Conn
-	done  chan struct{}
-	ctx   context.Context
-	stop  context.CancelFunc
-
-	loopDone chan struct{}
-	loopErr  error
-
-	closeOnce sync.Once
-	closeErr  error
-	wg        sync.WaitGroup
+	loop  *acceptloop.Loop[net.Conn, *Conn]
 }
 
 // Listen listens on the network address (see net.Listen) with cfg and
 // returns a Listener that authenticates with authkey.
 func (cfg *Config) Listen(network, address string, authkey []byte) (*Listener, error) {
-	c, err := cfg.check()
-	if err != nil {
-		return nil, err
-	}
-	key, err := checkAuthkey(authkey)
+	c, key, err := cfg.checkWithKey(authkey)
 	if err != nil {
 		return nil, err
 	}
@@ -59,11 +39,7 @@ func (cfg *Config) Listen(network, address string, authkey []byte) (*Listener, e
 // connection accepted from inner. On error inner still belongs to the
 // caller; otherwise the Listener closes it on Close.
 func (cfg *Config) NewListener(inner net.Listener, authkey []byte) (*Listener, error) {
-	c, err := cfg.check()
-	if err != nil {
-		return nil, err
-	}
-	key, err := checkAuthkey(authkey)
+	c, key, err := cfg.checkWithKey(authkey)
 	if err != nil {
 		return nil, err
 	}
@@ -71,47 +47,20 @@ func (cfg *Config) NewListener(inner net.Listener, authkey []byte) (*Listener, e
 }
 
 func newListener(inner net.Listener, key []byte, cfg *Config) *Listener {
-	ctx, stop := context.WithCancel(context.Background())
-	l := &Listener{
-		inner:    inner,
-		cfg:      cfg,
-		key:      key,
-		sem:      semaphore.NewWeighted(int64(cfg.MaxHandshakes)),
-		ready:    make(chan *Conn),
-		done:     make(chan struct{}),
-		ctx:      ctx,
-		stop:     stop,
-		loopDone: make(chan struct{}),
-	}
-	l.wg.Add(1)
-	go l.acceptLoop()
+	l := &Listener{inner: inner, cfg: cfg, key: key}
+	l.loop = acceptloop.New(inner, cfg.MaxHandshakes, acceptloop.Hooks[net.Conn, *Conn]{
+		Start:     func(raw net.Conn) net.Conn { return raw },
+		Handshake: l.handshake,
+		Log:       l.log,
+		Prefix:    "mpcompat: ",
+	})
 	return l
 }
 
 // Accept waits for the next peer that passed both challenges. After Close
 // it returns an error matching net.ErrClosed; after a permanent error of
 // the inner listener, that error.
-func (l *Listener) Accept() (*Conn, error) {
-	select {
-	case c := <-l.ready:
-		return c, nil
-	case <-l.done:
-		return nil, l.closedErr()
-	case <-l.loopDone:
-		select {
-		case c := <-l.ready:
-			return c, nil
-		case <-l.done:
-			return nil, l.closedErr()
-		default:
-			return nil, l.loopErr
-		}
-	}
-}
-
-func (l *Listener) closedErr() error {
-	return &net.OpError{Op: "accept", Net: l.inner.Addr().Network(), Addr: l.inner.Addr(), Err: net.ErrClosed}
-}
+func (l *Listener) Accept() (*Conn, error) { return l.loop.Accept() }
 
 // Addr returns the listener's address.
 func (l *Listener) Addr() net.Addr { return l.inner.Addr() }
@@ -121,71 +70,11 @@ func (l *Listener) Addr() net.Addr { return l.inner.Addr() }
 // their handshake or waiting for Accept, and returns once every goroutine
 // of the Listener has ended. Connections already returned by Accept are
 // not affected. Calling it again does nothing and returns nil.
-func (l *Listener) Close() error {
-	first := false
-	l.closeOnce.Do(func() {
-		first = true
-		close(l.done)
-		l.stop()
-		l.closeErr = l.inner.Close()
-		l.wg.Wait()
-	})
-	if !first {
-		return nil
-	}
-	return l.closeErr
-}
+func (l *Listener) Close() error { return l.loop.Close() }
 
-func (l *Listener) acceptLoop() {
-	defer l.wg.Done()
-	defer close(l.loopDone)
-	var backoff time.Duration
-	for {
-		if err := l.sem.Acquire(l.ctx, 1); err != nil {
-			return
-		}
-		raw, err := l.inner.Accept()
-		if err != nil {
-			l.sem.Release(1)
-			select {
-			case <-l.done:
-				return
-			default:
-			}
-			if !temporary(err) {
-				l.loopErr = err
-				l.log(slog.LevelError, "mpcompat: accept failed; the listener stops", slog.String("error", err.Error()))
-				return
-			}
-			backoff = max(5*time.Millisecond, min(2*backoff, time.Second))
-			l.log(slog.LevelWarn, "mpcompat: accept failed; retrying", slog.String("error", err.Error()), slog.Duration("retry_in", backoff))
-			t := time.NewTimer(backoff)
-			select {
-			case <-t.C:
-			case <-l.done:
-				t.Stop()
-				return
-			}
-			continue
-		}
-		backoff = 0
-		l.wg.Add(1)
-		go l.serve(raw)
-	}
-}
-
-func (l *Listener) serve(raw net.Conn) {
-	defer l.wg.Done()
-	defer l.sem.Release(1)
-	c, err := handshake(l.ctx, raw, l.key, l.cfg, false)
-	if err != nil {
-		return // closed and reported
-	}
-	select {
-	case l.ready <- c:
-	case <-l.done:
-		c.Close()
-	}
+// handshake runs the server side of the handshake on one raw connection.
+func (l *Listener) handshake(ctx context.Context, raw net.Conn) (*Conn, error) {
+	return handshake(ctx, raw, l.key, l.cfg, false)
 }
 
 func (l *Listener) log(level slog.Level, msg string, attrs ...slog.Attr) {
@@ -193,18 +82,4 @@ func (l *Listener) log(level slog.Level, msg string, attrs ...slog.Attr) {
 		attrs = append(attrs, slog.Any("listener", l.inner.Addr()))
 		l.cfg.Logger.LogAttrs(context.Background(), level, msg, attrs...)
 	}
-}
-
-// temporary reports whether an Accept error is worth retrying.
-func temporary(err error) bool {
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return true
-	}
-	for _, e := range []error{syscall.ECONNABORTED, syscall.ECONNRESET, syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.EAGAIN, syscall.EINTR, syscall.EPROTO, syscall.EPERM} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
 }

@@ -37,11 +37,7 @@ func (cfg *Config) Dial(network, address string, authkey []byte) (*Conn, error) 
 // The context bounds the connect and the handshake and no longer affects
 // the connection once DialContext returns.
 func (cfg *Config) DialContext(ctx context.Context, network, address string, authkey []byte) (*Conn, error) {
-	c, err := cfg.check()
-	if err != nil {
-		return nil, err
-	}
-	key, err := checkAuthkey(authkey)
+	c, key, err := cfg.checkWithKey(authkey)
 	if err != nil {
 		return nil, err
 	}
@@ -72,12 +68,7 @@ func (cfg *Config) Server(ctx context.Context, conn net.Conn, authkey []byte) (*
 }
 
 func (cfg *Config) handshakeOn(ctx context.Context, conn net.Conn, authkey []byte, isClient bool) (*Conn, error) {
-	c, err := cfg.check()
-	if err != nil {
-		conn.Close()
-		return nil, err
-	}
-	key, err := checkAuthkey(authkey)
+	c, key, err := cfg.checkWithKey(authkey)
 	if err != nil {
 		conn.Close()
 		return nil, err
