@@ -316,21 +316,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 	return c.conn.Read(p)
 }
 
-// ready runs the handshake if needed and sends the client's pending proof.
-func (c *Conn) ready() error {
-	if err := c.Handshake(); err != nil {
-		return err
-	}
-	if e := c.fatal.Load(); e != nil {
-		return *e
-	}
-	if c.hasPending.Load() {
-		return c.flush()
-	}
-	return nil
-}
-
-// readyToWrite is ready for the paths that write outside Write (ReadFrom,
+// readyToWrite is readyToRead for the paths that write outside Write (ReadFrom,
 // CloseWrite). Unlike a reader, a writer waits for a proof that another
 // goroutine (a Read, a WriteTo) is sending: going ahead would put its bytes,
 // or its FIN, on the wire in front of the proof, and the server would fail
@@ -353,11 +339,10 @@ func (c *Conn) readyToWrite() error {
 	return nil
 }
 
-// readyToRead is ready for Read. If a Write is sending the pending proof at
-// this moment, Read goes ahead instead of waiting for that Write: the Write
-// may be blocked until the server reads the data behind the proof, and over
-// a synchronous transport such as net.Pipe the server does so only after
-// this Read has taken its verdict.
+// readyToRead runs the handshake if needed and sends the client's pending
+// proof, for Read and the paths that read the raw connection. If a Write
+// is sending the proof at this moment, it goes ahead instead of waiting for
+// that Write (see flush).
 func (c *Conn) readyToRead() error {
 	if err := c.Handshake(); err != nil {
 		return err
@@ -365,9 +350,8 @@ func (c *Conn) readyToRead() error {
 	if e := c.fatal.Load(); e != nil {
 		return *e
 	}
-	if c.hasPending.Load() && c.pendMu.TryLock() {
-		defer c.pendMu.Unlock()
-		return c.flushLocked()
+	if c.hasPending.Load() {
+		return c.flush()
 	}
 	return nil
 }
@@ -550,9 +534,7 @@ func (c *Conn) close() error {
 	if c.hasPending.Load() && c.pendMu.TryLock() {
 		if c.pending != nil {
 			c.conn.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
-			c.conn.Write(c.pending)
-			c.pending = nil
-			c.hasPending.Store(false)
+			c.flushLocked()
 		}
 		c.pendMu.Unlock()
 	}
@@ -666,7 +648,7 @@ func (c *Conn) WriteTo(w io.Writer) (int64, error) {
 // rawReader readies the connection for reading straight from the
 // underlying connection: handshake done, proof sent, verdict consumed.
 func (c *Conn) rawReader() (net.Conn, error) {
-	if err := c.ready(); err != nil {
+	if err := c.readyToRead(); err != nil {
 		return nil, err
 	}
 	if err := c.readVerdict(); err != nil {
@@ -744,7 +726,7 @@ func (c *Conn) ExportKeyingMaterial(label string, context []byte, n int) ([]byte
 	if err != nil {
 		return nil, err
 	}
-	info := make([]byte, 0, len(labelExporter)+3+len(label)+len(context))
+	info := make([]byte, 0, len(labelExporter)+4+len(label)+len(context))
 	info = append(info, labelExporter...)
 	info = append(info, byte(len(label)>>8), byte(len(label)))
 	info = append(info, label...)
