@@ -51,7 +51,9 @@ func (c *config) initMACs() {
 	}
 }
 
-// serverMACs is serverKey returning the key's HMAC states.
+// serverMACs returns the HMAC states of the key for id and whether the
+// server knows it: WithKeys first, then WithKey for the empty ID, then
+// WithKeyLookup.
 func (c *config) serverMACs(id string) (*keyMACs, bool) {
 	if m, ok := c.staticMACs[id]; ok {
 		return m, true
@@ -59,7 +61,7 @@ func (c *config) serverMACs(id string) (*keyMACs, bool) {
 	if id == "" && c.keyMACs != nil {
 		return c.keyMACs, true
 	}
-	if key, ok := c.serverKey(id); ok {
+	if key, ok := c.lookupKey(id); ok {
 		return &keyMACs{key: key}, true
 	}
 	return nil, false

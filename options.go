@@ -138,22 +138,18 @@ func serverConfig(opts []Option) (*config, error) {
 	return c, nil
 }
 
-// serverKey returns the key for id and whether the server knows it.
-func (c *config) serverKey(id string) ([]byte, bool) {
-	if k, ok := c.keys[id]; ok {
-		return k, true
+// lookupKey asks the WithKeyLookup function, if any, for the key of id.
+// The static keys (WithKey, WithKeys) are found through their pooled HMAC
+// states first; see serverMACs.
+func (c *config) lookupKey(id string) ([]byte, bool) {
+	if c.lookup == nil {
+		return nil, false
 	}
-	if id == "" && c.key != nil {
-		return c.key, true
+	k, err := c.lookup(id)
+	if err != nil || checkKey(k) != nil {
+		return nil, false
 	}
-	if c.lookup != nil {
-		k, err := c.lookup(id)
-		if err != nil || checkKey(k) != nil {
-			return nil, false
-		}
-		return k, true
-	}
-	return nil, false
+	return k, true
 }
 
 // WithKey sets the shared key: on a client, the key it proves; on a server,
