@@ -111,15 +111,8 @@ func (c *Conn) clientHandshake() error {
 		if _, err := c.conn.Write(fin); err != nil {
 			return err
 		}
-		var v [1]byte
-		if _, err := io.ReadFull(c.conn, v[:]); err != nil {
-			if err == io.EOF || err == io.ErrUnexpectedEOF {
-				return errf([]error{ErrProtocol, io.ErrUnexpectedEOF}, "%s closed the connection before its verdict on this client's proof", c.conn.RemoteAddr())
-			}
-			return err
-		}
 		c.needVerdict.Store(true)
-		return c.verdict(v[0])
+		return c.readVerdict()
 	}
 	c.pending = fin
 	c.hasPending.Store(true)
