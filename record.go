@@ -10,7 +10,7 @@ import (
 	"golang.org/x/crypto/chacha20poly1305"
 )
 
-// Record layer of the sealed modes. docs/sealed.md ("Sealed mode") is the
+// Record layer of the sealed modes. PROTOCOL.md ("Sealed mode") is the
 // normative text; the constants here must match it byte for byte.
 //
 // A record is a 4-byte header followed by the sealed body:

@@ -96,7 +96,7 @@ func testCiphers(t testing.TB, mode Mode, label string) (w, r *recordCipher) {
 }
 
 // TestRecordKnownAnswer recomputes a sealed record from the specification
-// in docs/sealed.md with crypto/hkdf and crypto/aes directly, independently
+// in PROTOCOL.md ("Sealed mode") with crypto/hkdf and crypto/aes directly, independently
 // of the record layer's code.
 func TestRecordKnownAnswer(t *testing.T) {
 	session := bytes.Repeat([]byte{0x42}, 32)
