@@ -328,10 +328,13 @@ func (c *Conn) sealedFill() error {
 	n, err := c.conn.Read(s.rbuf[s.rend:])
 	s.rfull = n == free
 	if n > 0 && c.needVerdict.Load() {
-		if verr := c.sealedVerdict(s.rbuf[s.rend]); verr != nil {
+		consumed, verr := c.sealedVerdict(s.rbuf[s.rend])
+		if verr != nil {
 			return verr
 		}
-		s.roff++ // the verdict precedes every record: roff == rend here
+		if consumed {
+			s.roff++ // the verdict precedes every record: roff == rend here
+		}
 	}
 	s.rend += n
 	switch {
@@ -351,14 +354,17 @@ func (c *Conn) sealedFill() error {
 	return err // a deadline or a reset; a deadline keeps the partial record
 }
 
-// sealedVerdict consumes the server's verdict byte.
-func (c *Conn) sealedVerdict(v byte) error {
+// sealedVerdict consumes the server's verdict byte v, the first byte of a
+// read, and reports whether it did: a Close that raced this Read may have
+// read the verdict already (drainVerdict), and then v is a record's first
+// byte and must stay.
+func (c *Conn) sealedVerdict(v byte) (consumed bool, err error) {
 	c.verdMu.Lock()
 	defer c.verdMu.Unlock()
 	if !c.needVerdict.Load() {
-		return nil
+		return false, nil
 	}
-	return c.verdict(v)
+	return true, c.verdict(v)
 }
 
 // sealedReadFail ends the connection after a record-layer failure: the
