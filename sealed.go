@@ -513,27 +513,8 @@ func (c *Conn) sealedReadFrom(r io.Reader) (int64, error) {
 }
 
 // sealedWriteTo is WriteTo in a sealed mode: it copies the opened
-// plaintext to w until the peer's close record.
+// plaintext to w until the peer's close record, through Read (readerOnly
+// hides this method from io.Copy, so it does not come back here).
 func (c *Conn) sealedWriteTo(w io.Writer) (int64, error) {
-	buf := make([]byte, MaxRecordPlaintext)
-	var total int64
-	for {
-		n, err := c.Read(buf)
-		if n > 0 {
-			m, werr := w.Write(buf[:n])
-			total += int64(m)
-			if werr == nil && m < n {
-				werr = io.ErrShortWrite
-			}
-			if werr != nil {
-				return total, werr
-			}
-		}
-		if err == io.EOF {
-			return total, nil
-		}
-		if err != nil {
-			return total, err
-		}
-	}
+	return io.CopyBuffer(w, readerOnly{c}, make([]byte, MaxRecordPlaintext))
 }
