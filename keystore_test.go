@@ -125,33 +125,6 @@ func dialKey(addr string, e KeyEntry) error {
 	return nil
 }
 
-// echoListener serves an echo on ln until it is closed, and returns a
-// function that closes it and waits for every goroutine.
-func echoListener(t *testing.T, ln *AuthListener) {
-	t.Helper()
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				io.Copy(c, c)
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-	})
-}
-
 func TestKeyStoreRotationOverSockets(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "keys")
 	old, neu := entry("old", 1), entry("new", 2)
@@ -160,7 +133,7 @@ func TestKeyStoreRotationOverSockets(t *testing.T) {
 	require.NoError(t, err)
 	ln, err := Listen("tcp", "127.0.0.1:0", WithKeyStore(s))
 	require.NoError(t, err)
-	echoListener(t, ln)
+	serveAuthEcho(t, ln)
 	addr := ln.Addr().String()
 
 	require.NoError(t, dialKey(addr, old))
@@ -194,7 +167,7 @@ func TestKeyStoreReloadUnderLoad(t *testing.T) {
 	require.NoError(t, err)
 	ln, err := Listen("tcp", "127.0.0.1:0", WithKeyStore(s))
 	require.NoError(t, err)
-	echoListener(t, ln)
+	serveAuthEcho(t, ln)
 
 	var (
 		wg       sync.WaitGroup

@@ -69,13 +69,19 @@ func (r *handshakeRecorder) none(t testing.TB) {
 }
 
 // startAuthEchoServer starts an AuthListener on 127.0.0.1 that echoes every
-// accepted connection until its peer closes. It returns the listener; the
-// cleanup closes the listener and the accepted connections and waits for
-// every goroutine.
+// accepted connection until its peer closes (see serveAuthEcho).
 func startAuthEchoServer(t testing.TB, opts ...Option) *AuthListener {
 	t.Helper()
 	ln, err := Listen("tcp", "127.0.0.1:0", opts...)
 	require.NoError(t, err)
+	serveAuthEcho(t, ln)
+	return ln
+}
+
+// serveAuthEcho echoes every connection ln accepts until its peer closes.
+// The cleanup closes the listener and the accepted connections and waits
+// for every goroutine.
+func serveAuthEcho(t testing.TB, ln *AuthListener) {
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -109,7 +115,6 @@ func startAuthEchoServer(t testing.TB, opts ...Option) *AuthListener {
 		mu.Unlock()
 		wg.Wait()
 	})
-	return ln
 }
 
 // rawPairKinds names the transports newRawConnPair makes, so the same
