@@ -23,35 +23,10 @@ func startSilentServer(t *testing.T, greeting []byte) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		conns []net.Conn
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			if greeting != nil {
-				c.Write(greeting)
-			}
+	serveConns(t, ln, func(c net.Conn) {
+		if greeting != nil {
+			c.Write(greeting)
 		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
 	})
 	return ln.Addr().String()
 }

@@ -78,10 +78,19 @@ func startAuthEchoServer(t testing.TB, opts ...Option) *AuthListener {
 	return ln
 }
 
-// serveAuthEcho echoes every connection ln accepts until its peer closes.
-// The cleanup closes the listener and the accepted connections and waits
-// for every goroutine.
+// serveAuthEcho echoes every connection ln accepts until its peer closes
+// (see serveConns).
 func serveAuthEcho(t testing.TB, ln *AuthListener) {
+	serveConns(t, ln, func(c net.Conn) {
+		defer c.Close()
+		io.Copy(c, c)
+	})
+}
+
+// serveConns runs handle on its own goroutine for every connection ln
+// accepts. The cleanup closes the listener and every accepted connection
+// and waits for every goroutine.
+func serveConns(t testing.TB, ln net.Listener, handle func(net.Conn)) {
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -101,8 +110,7 @@ func serveAuthEcho(t testing.TB, ln *AuthListener) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				defer c.Close()
-				io.Copy(c, c)
+				handle(c)
 			}()
 		}
 	}()
