@@ -56,12 +56,10 @@ func cmdProbe(args []string, e *env) int {
 		return f.usageErr(err)
 	}
 	log := f.logger()
-	store, err := auth.LoadKeyFile(keyFile)
-	if err != nil {
-		log.Error("cannot load the key file", "error", err)
+	store, ok := loadKeys(log, keyFile)
+	if !ok {
 		return exitFailure
 	}
-	logKeyWarnings(log, store)
 	ck, err := pickKey(store, keyID)
 	if err != nil {
 		log.Error("cannot choose a key", "error", err)

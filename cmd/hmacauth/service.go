@@ -171,6 +171,19 @@ func (s *service) afterReload(why string, err error) {
 	}
 }
 
+// loadKeys loads the key file at path for a command, logging why it cannot
+// and any warning about it (a file others can read). ok is false when the
+// command should exit with exitFailure.
+func loadKeys(log *slog.Logger, path string) (store *auth.KeyStore, ok bool) {
+	store, err := auth.LoadKeyFile(path)
+	if err != nil {
+		log.Error("cannot load the key file", "error", err)
+		return nil, false
+	}
+	logKeyWarnings(log, store)
+	return store, true
+}
+
 func logKeyWarnings(log *slog.Logger, store *auth.KeyStore) {
 	for _, w := range store.Warnings() {
 		log.Warn(w)

@@ -78,12 +78,10 @@ func cmdTunnelServer(args []string, e *env) int {
 	}
 	log := f.logger()
 
-	store, err := auth.LoadKeyFile(keys)
-	if err != nil {
-		log.Error("cannot load the key file", "error", err)
+	store, ok := loadKeys(log, keys)
+	if !ok {
 		return exitFailure
 	}
-	logKeyWarnings(log, store)
 	inner, err := net.Listen("tcp", tf.listen)
 	if err != nil {
 		log.Error("cannot listen", "error", err)
@@ -204,12 +202,10 @@ func cmdTunnelClient(args []string, e *env) int {
 	}
 	log := f.logger()
 
-	store, err := auth.LoadKeyFile(keyFile)
-	if err != nil {
-		log.Error("cannot load the key file", "error", err)
+	store, ok := loadKeys(log, keyFile)
+	if !ok {
 		return exitFailure
 	}
-	logKeyWarnings(log, store)
 	var dialer atomic.Pointer[clientDialer]
 	build := func() error {
 		ck, err := pickKey(store, keyID)
