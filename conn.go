@@ -62,9 +62,11 @@ type Conn struct {
 	hsOver    bool
 	intrCause error // why interruptWith cut the handshake short
 
-	// Client only: the finished message not yet written (it goes out with
-	// the first Write, or before the first Read), and whether the server's
-	// one-byte verdict is still to be read.
+	// The handshake message not yet written: a client's finished message
+	// (it goes out with the first Write, or before the first Read) or a
+	// server's accepting verdict (with the first Write, or at CloseWrite or
+	// Close). Client only: whether the server's one-byte verdict is still
+	// to be read.
 	pendMu      sync.Mutex
 	pending     []byte
 	hasPending  atomic.Bool
@@ -350,7 +352,10 @@ func (c *Conn) readyToRead() error {
 	if e := c.fatal.Load(); e != nil {
 		return *e
 	}
-	if c.hasPending.Load() {
+	// A server's pending verdict waits for its first Write: reading
+	// first is what servers usually do, and the client does not need the
+	// verdict until data comes.
+	if c.isClient && c.hasPending.Load() {
 		return c.flush()
 	}
 	return nil
@@ -378,9 +383,18 @@ func (c *Conn) flushLocked() error {
 	c.pending = nil
 	c.hasPending.Store(false)
 	if err != nil {
-		return c.fail(errf([]error{err}, "sending the client proof: %v", err))
+		return c.fail(c.pendingErr(err))
 	}
 	return nil
+}
+
+// pendingErr is the error of a failed write of the pending handshake
+// message.
+func (c *Conn) pendingErr(err error) error {
+	if c.isClient {
+		return errf([]error{err}, "sending the client proof: %v", err)
+	}
+	return errf([]error{err}, "sending the verdict to %s: %v", c.conn.RemoteAddr(), err)
 }
 
 // fail records an error that ends the connection and returns it.
@@ -400,6 +414,26 @@ func (c *Conn) readWithVerdict(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	if len(p) < smallFirstRead {
+		// Read the verdict and up to len(p) bytes behind it in one system
+		// call: a 1-byte read would otherwise take the verdict alone.
+		var b [smallFirstRead]byte
+		n, err := c.conn.Read(b[:len(p)+1])
+		for n == 0 {
+			if err != nil {
+				return 0, c.verdictReadErr(err)
+			}
+			n, err = c.conn.Read(b[:len(p)+1])
+		}
+		if verr := c.verdict(b[0]); verr != nil {
+			return 0, verr
+		}
+		n = copy(p, b[1:n])
+		if n > 0 || err != nil {
+			return n, err
+		}
+		return c.conn.Read(p)
+	}
 	for {
 		n, err := c.conn.Read(p)
 		if n > 0 {
@@ -417,6 +451,10 @@ func (c *Conn) readWithVerdict(p []byte) (int, error) {
 		}
 	}
 }
+
+// smallFirstRead is the size under which the first Read goes through a
+// buffer on the stack, one byte longer than the caller's.
+const smallFirstRead = 64
 
 // readVerdict reads exactly the verdict byte, for paths that hand the raw
 // connection to someone else.
@@ -454,9 +492,10 @@ func (c *Conn) verdictReadErr(err error) error {
 	return err // a deadline or a reset: not final, the caller may retry after a timeout
 }
 
-// Write writes application data, running the handshake first if needed. On
-// a client, the first Write carries the pending proof in the same system
-// call (and usually the same packet) as p.
+// Write writes application data, running the handshake first if needed.
+// The first Write carries the pending handshake message in the same system
+// call (and usually the same packet) as p: on a client its proof, on a
+// server its verdict.
 func (c *Conn) Write(p []byte) (int, error) {
 	if err := c.Handshake(); err != nil {
 		return 0, err
@@ -496,7 +535,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 				if err == nil {
 					err = io.ErrShortWrite
 				}
-				return 0, c.fail(errf([]error{err}, "sending the client proof: %v", err))
+				return 0, c.fail(c.pendingErr(err))
 			}
 			return int(n) - proof, err
 		}
@@ -505,11 +544,11 @@ func (c *Conn) Write(p []byte) (int, error) {
 	return c.conn.Write(p)
 }
 
-// Close closes the connection. A client's proof that is still pending is
-// sent first, so a client that connects and closes at once is not counted
-// as a failed handshake by the server. A client that never read the
-// server's verdict waits for it, briefly (a second at most), so that
-// everything it wrote is delivered; see drainVerdict.
+// Close closes the connection. A handshake message still pending is sent
+// first (waiting at most 100ms for a peer that does not read): a client's
+// proof, so a client that connects and closes at once is not counted as a
+// failed handshake by the server; a server's verdict, so a client reads a
+// clean io.EOF rather than an error.
 //
 // Close may be called concurrently and more than once: the first call does
 // the work, later ones wait for it and then return the underlying
@@ -538,38 +577,11 @@ func (c *Conn) close() error {
 		}
 		c.pendMu.Unlock()
 	}
-	c.drainVerdict()
+	// A client does not wait for a verdict it has not read. The server
+	// sends it in front of its first data or when it closes, so an unread
+	// verdict means unread data or a server that has gone: closing with it
+	// unread resets the connection exactly when plain TCP would.
 	return c.conn.Close()
-}
-
-// maxVerdictDrain bounds how long Close waits for a verdict still on its
-// way.
-const maxVerdictDrain = time.Second
-
-// drainVerdict reads the server's verdict byte if the client has not. A
-// TCP stack that closes a socket with unread received bytes resets the
-// connection and discards what it has not yet sent, so a client that writes
-// and closes without reading would otherwise lose the tail of its data,
-// where plain TCP delivers it all. Only the verdict is read: unread
-// application data resets the connection as it would without hmacauth. A
-// concurrent Read already takes the verdict; then there is nothing to do.
-func (c *Conn) drainVerdict() {
-	if !c.needVerdict.Load() || c.hasPending.Load() || !c.verdMu.TryLock() {
-		return
-	}
-	defer c.verdMu.Unlock()
-	if !c.needVerdict.Load() {
-		return
-	}
-	wait := maxVerdictDrain
-	if c.cfg.timeout > 0 {
-		wait = min(wait, c.cfg.timeout)
-	}
-	c.conn.SetReadDeadline(time.Now().Add(wait))
-	var b [1]byte
-	if n, _ := c.conn.Read(b[:]); n == 1 {
-		c.needVerdict.Store(false)
-	}
 }
 
 // CloseWrite shuts down the writing side of the underlying connection, if
@@ -692,7 +704,9 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 }
 
 // NetConn returns the underlying connection. Reading or writing it directly
-// bypasses the pending proof and verdict on a client.
+// bypasses the pending handshake message (a client's proof, a server's
+// verdict) and, on a client, the verdict still to be read: use it for
+// inspection and socket options, not for data.
 func (c *Conn) NetConn() net.Conn { return c.conn }
 
 // ConnectionState returns what the handshake established. It is cheap and

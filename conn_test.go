@@ -151,7 +151,7 @@ type finishedTamperConn struct {
 }
 
 func (c *finishedTamperConn) Write(p []byte) (int, error) {
-	if c.writes.Add(1) == 2 && len(p) > 0 && p[0] == msgClientFinished {
+	if c.writes.Add(1) == 2 && len(p) > 0 && (p[0] == msgClientFinished || p[0] == msgClientFinishedWait) {
 		q := bytes.Clone(p)
 		q[1] ^= 1 // the proof's first byte: the write may carry data behind it
 		return c.Conn.Write(q)

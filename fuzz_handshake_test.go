@@ -152,6 +152,8 @@ func FuzzServerHandshake(f *testing.F) {
 	f.Add(good, []byte{0, 0, 0, 0, 1}, uint8(fuzzComputed), uint8(0))
 	f.Add(good, append(make([]byte, 33), "data"...), uint8(fuzzComputed|fuzzDataWithEnd), uint8(7))
 	f.Add(good, []byte{msgClientFinished}, uint8(0), uint8(0))
+	// The finished type turned into the one that asks for the verdict now.
+	f.Add(good, []byte{msgClientFinished ^ msgClientFinishedWait}, uint8(fuzzComputed), uint8(0))
 	f.Add(unknownID, []byte{}, uint8(fuzzComputed), uint8(0))
 	// An alert instead of a finished, a wrong message type, a timeout.
 	f.Add(good, append([]byte{msgClientAlert, alertBadServerProof}, make([]byte, 31)...), uint8(0), uint8(0))
@@ -205,14 +207,29 @@ func FuzzServerHandshake(f *testing.F) {
 			_, known = fuzzServerKeys[ch.keyID]
 			common = slices.ContainsFunc(ch.suites, Suite.known) && ch.modes&ModeAuthOnly != 0
 		}
-		maskZero := len(want) > 0 && !slices.ContainsFunc(fin[:min(len(fin), len(want))], func(b byte) bool { return b != 0 })
-		honest := flags&fuzzComputed != 0 && known && common && maskZero
+		// The mask may turn the finished message into the other valid
+		// type (msgClientFinishedWait, which asks for the verdict at once);
+		// anything else it changes spoils the proof.
+		var sent []byte // the finished message as the server received it
+		if len(want) > 0 {
+			sent = xorMask(want, fin)[:len(want)]
+		}
+		proofIntact := len(want) > 0 && !slices.ContainsFunc(fin[min(len(fin), 1):min(len(fin), len(want))], func(b byte) bool { return b != 0 }) &&
+			(sent[0] == msgClientFinished || sent[0] == msgClientFinishedWait)
+		honest := flags&fuzzComputed != 0 && known && common && proofIntact
 
 		require.LessOrEqual(t, len(conn.out), maxServerHello+1, "the server wrote more than a hello and a verdict")
 		if err == nil {
 			require.True(t, honest, "the server accepted a client that did not send the correct proof")
-			require.Equal(t, want, xorMask(want, fin)[:len(want)])
-			require.Equal(t, []byte{verdictAccept}, conn.out[fuzzServerHelloLen(t, conn.out):])
+			require.Equal(t, want[1:], sent[1:])
+			// The verdict goes out at once only when asked for; otherwise
+			// it waits for the server's first write.
+			if sent[0] == msgClientFinishedWait {
+				require.Equal(t, []byte{verdictAccept}, conn.out[fuzzServerHelloLen(t, conn.out):])
+			} else {
+				require.Empty(t, conn.out[fuzzServerHelloLen(t, conn.out):])
+				require.Equal(t, []byte{verdictAccept}, s.pending)
+			}
 			st := s.ConnectionState()
 			require.True(t, st.HandshakeComplete)
 			require.Equal(t, ch.keyID, st.KeyID)
@@ -306,7 +323,11 @@ func FuzzClientHandshake(f *testing.F) {
 			require.Equal(t, sh[len(want):][:n], buf[:n])
 		}
 		hello := fuzzSentHello(t, conn.out)
-		require.Equal(t, refFinished(SuiteHMACSHA256, atkKey, hello, want), conn.out[len(hello):len(hello)+33])
+		wantFin := refFinished(SuiteHMACSHA256, atkKey, hello, want)
+		if wait {
+			wantFin[0] = msgClientFinishedWait
+		}
+		require.Equal(t, wantFin, conn.out[len(hello):len(hello)+33])
 		require.NoError(t, c.Close())
 	})
 }

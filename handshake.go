@@ -101,7 +101,11 @@ func (c *Conn) clientHandshake() error {
 	mac.Reset()
 	mac.Write(clientProofLabel)
 	mac.Write(sum)
-	fin := append(c.finBuf[:0], msgClientFinished)
+	finType := byte(msgClientFinished)
+	if cfg.waitVerd {
+		finType = msgClientFinishedWait
+	}
+	fin := append(c.finBuf[:0], finType)
 	fin = mac.Sum(fin)
 	th.Write(fin)
 	c.th = th.Sum(c.thBuf[:0])
@@ -121,7 +125,9 @@ func (c *Conn) clientHandshake() error {
 }
 
 // serverHandshake runs the accepting side. It returns nil only after the
-// client's proof has verified and the accepting verdict has been written.
+// client's proof has verified. The accepting verdict is then left pending,
+// to go out with the server's first Write (or at CloseWrite or Close),
+// unless the client asked for it at once (msgClientFinishedWait).
 func (c *Conn) serverHandshake() error {
 	cfg := c.cfg
 	buf := hsBufs.Get().(*[hsBufLen]byte)
@@ -215,7 +221,7 @@ func (c *Conn) serverHandshake() error {
 		return &shortRead{err: err, got: 1}
 	}
 	switch fin[0] {
-	case msgClientFinished:
+	case msgClientFinished, msgClientFinishedWait:
 	case msgClientAlert:
 		if !known {
 			return errf([]error{ErrUnknownKeyID}, "client %s presented unknown key ID %q", c.conn.RemoteAddr(), ch.keyID)
@@ -231,8 +237,19 @@ func (c *Conn) serverHandshake() error {
 		}
 		return errf([]error{ErrBadClientProof}, "client %s sent a proof that does not verify under the key for key ID %q", c.conn.RemoteAddr(), ch.keyID)
 	}
-	if _, err := c.conn.Write(acceptMsg); err != nil {
-		return err
+	if fin[0] == msgClientFinishedWait {
+		// The client waits for the verdict: answer now. The keys derived
+		// ahead of the proof assumed the usual finished message.
+		if _, err := c.conn.Write(acceptMsg); err != nil {
+			return err
+		}
+		c.seal = nil
+	} else {
+		// The verdict goes out in front of the first bytes this side
+		// writes, or when it closes: one system call fewer, and the client
+		// reads it together with the first data.
+		c.pending = acceptMsg
+		c.hasPending.Store(true)
 	}
 	th.Write(fin)
 	c.th = th.Sum(c.thBuf[:0])

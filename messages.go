@@ -15,6 +15,10 @@ const (
 	msgServerHello    = 0x02
 	msgClientFinished = 0x03
 	msgClientAlert    = 0x04
+	// msgClientFinishedWait is a finished message whose sender waits for
+	// the verdict before sending anything more (WithWaitForVerdict), so the
+	// server answers at once instead of with its first data.
+	msgClientFinishedWait = 0x05
 
 	verdictAccept = 0x06 // ASCII ACK
 	verdictReject = 0x15 // ASCII NAK

@@ -16,6 +16,7 @@ import (
 	"hash"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -147,17 +148,28 @@ type atkSession struct {
 }
 
 // atkGenuine runs a correct handshake by hand with key and keyID, so tests
-// can record and replay real messages. It sends the finished and reads the
-// verdict.
+// can record and replay real messages. It sends the finished, with one byte
+// of data behind it for the echo application, and reads the verdict that
+// comes in front of the echo.
 func atkGenuine(t testing.TB, addr string, key []byte, keyID string, suites ...Suite) *atkSession {
 	t.Helper()
 	s := atkHandshakeUpTo(t, addr, key, keyID, suites...)
-	atkWrite(t, s.conn, s.fin)
-	v := make([]byte, 1)
-	_, err := io.ReadFull(s.conn, v)
-	require.NoError(t, err)
-	s.verdict = v
+	s.verdict = atkFinishAndEcho(t, s.conn, s.fin)
 	return s
+}
+
+// atkFinishAndEcho sends fin and one byte of data, reads the two bytes the
+// echo server answers with and returns the first, the verdict, after
+// checking that the second is the echo.
+func atkFinishAndEcho(t testing.TB, c net.Conn, fin []byte) []byte {
+	t.Helper()
+	atkWrite(t, c, append(slices.Clone(fin), '!'))
+	b := make([]byte, 2)
+	c.SetReadDeadline(time.Now().Add(atkTimeout))
+	_, err := io.ReadFull(c, b)
+	require.NoError(t, err)
+	require.Equal(t, byte('!'), b[1], "the echo behind the verdict")
+	return b[:1]
 }
 
 // atkHandshakeUpTo sends a hello and reads the server hello; the correct

@@ -355,9 +355,8 @@ func (c *Conn) sealedFill() error {
 }
 
 // sealedVerdict consumes the server's verdict byte v, the first byte of a
-// read, and reports whether it did: a Close that raced this Read may have
-// read the verdict already (drainVerdict), and then v is a record's first
-// byte and must stay.
+// read, and reports whether it did: if the verdict was read already
+// (readVerdict), v is a record's first byte and must stay.
 func (c *Conn) sealedVerdict(v byte) (consumed bool, err error) {
 	c.verdMu.Lock()
 	defer c.verdMu.Unlock()
@@ -416,7 +415,7 @@ func (c *Conn) sealedWrite(p []byte) (int, error) {
 		if fin != nil {
 			fin = nil
 			if err != nil {
-				s.werr = c.fail(errf([]error{err}, "sending the client proof: %v", err))
+				s.werr = c.fail(c.pendingErr(err))
 				return 0, s.werr
 			}
 		}

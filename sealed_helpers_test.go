@@ -78,8 +78,8 @@ func sealedPair(t testing.TB, ln *AuthListener, addr string, clientOpts ...Optio
 }
 
 // pipePair returns both ends of a connection over net.Pipe. The server's
-// handshake runs in the background, so over the unbuffered pipe the client
-// must read while it writes (the server's verdict waits for a reader).
+// handshake runs in the background; over the unbuffered pipe every write
+// waits for a reader on the other end.
 func pipePair(t testing.TB, clientOpts, serverOpts []Option) (client, server *Conn) {
 	t.Helper()
 	a, b := net.Pipe()
