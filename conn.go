@@ -61,6 +61,13 @@ type Conn struct {
 	intrMu    sync.Mutex
 	hsOver    bool
 	intrCause error // why interruptWith cut the handshake short
+	dlMoved   bool  // an interruption moved the deadline
+
+	// watched is set on a listener's connections: the listener bounds the
+	// handshake (its watchdog interrupts it at the handshake timeout, its
+	// Close interrupts it), so the handshake sets no deadline of its own
+	// and needs no timer.
+	watched bool
 
 	// The handshake message not yet written: a client's finished message
 	// (it goes out with the first Write, or before the first Read) or a
@@ -135,10 +142,17 @@ func (c *Conn) handshake(ctx context.Context) error {
 		return err
 	}
 	deadline, ours := c.handshakeDeadline(ctx, start)
-	c.conn.SetDeadline(deadline)
+	// A listener's connection comes straight from Accept with no deadline:
+	// setting none costs no timer. Any other may carry one on the raw
+	// connection, which the handshake's replaces.
+	setDL := !deadline.IsZero() || !c.watched
+	if setDL {
+		c.conn.SetDeadline(deadline)
+	}
 	c.intrMu.Lock()
 	if c.intrCause != nil {
 		c.conn.SetDeadline(aLongTimeAgo) // interrupted before it started
+		c.dlMoved = true
 	}
 	c.intrMu.Unlock()
 
@@ -171,6 +185,7 @@ func (c *Conn) handshake(ctx context.Context) error {
 	// touching the deadline now that the handshake is over.
 	c.intrMu.Lock()
 	c.hsOver = true
+	setDL = setDL || c.dlMoved
 	c.intrMu.Unlock()
 
 	if err != nil {
@@ -179,9 +194,12 @@ func (c *Conn) handshake(ctx context.Context) error {
 		c.seal = nil // keys a server derived ahead of a proof that failed
 	} else {
 		c.dlMu.Lock()
-		if c.readDL.Equal(c.writeDL) {
+		switch {
+		case !setDL && c.readDL.IsZero() && c.writeDL.IsZero():
+			// Untouched: nothing to restore.
+		case c.readDL.Equal(c.writeDL):
 			c.conn.SetDeadline(c.readDL)
-		} else {
+		default:
 			c.conn.SetReadDeadline(c.readDL)
 			c.conn.SetWriteDeadline(c.writeDL)
 		}
@@ -199,6 +217,7 @@ func (c *Conn) interruptHandshake() {
 	defer c.intrMu.Unlock()
 	if !c.hsOver {
 		c.conn.SetDeadline(aLongTimeAgo)
+		c.dlMoved = true
 	}
 }
 
@@ -211,6 +230,7 @@ func (c *Conn) interruptWith(cause error) {
 	if !c.hsOver {
 		c.intrCause = cause
 		c.conn.SetDeadline(aLongTimeAgo)
+		c.dlMoved = true
 	}
 }
 
@@ -218,7 +238,7 @@ func (c *Conn) interruptWith(cause error) {
 // deadline and the deadlines set on the Conn. ours reports whether it is the
 // handshake timeout.
 func (c *Conn) handshakeDeadline(ctx context.Context, now time.Time) (d time.Time, ours bool) {
-	if c.cfg.timeout > 0 {
+	if c.cfg.timeout > 0 && !c.watched {
 		d, ours = now.Add(c.cfg.timeout), true
 	}
 	if cd, ok := ctx.Deadline(); ok && (d.IsZero() || cd.Before(d)) {
@@ -237,6 +257,9 @@ func (c *Conn) handshakeDeadline(ctx context.Context, now time.Time) (d time.Tim
 // explain turns a handshake failure into the error the caller sees.
 func (c *Conn) explain(ctx context.Context, err error, ours bool, took time.Duration) error {
 	var we *wrapError
+	if c.intrCause == errTimedOut {
+		ours = true // the listener's watchdog stood in for the deadline
+	}
 	ctxErr := ctx.Err()
 	if cd, ok := ctx.Deadline(); ok && ctxErr == nil && !ours && !time.Now().Before(cd) {
 		// The connection's deadline, set to the context's, fired a moment
@@ -244,7 +267,7 @@ func (c *Conn) explain(ctx context.Context, err error, ours bool, took time.Dura
 		ctxErr = context.DeadlineExceeded
 	}
 	switch {
-	case c.intrCause != nil && !errors.As(err, &we):
+	case c.intrCause != nil && c.intrCause != errTimedOut && !errors.As(err, &we):
 		// hsOver is set: intrCause no longer changes.
 		return errf([]error{context.Canceled, c.intrCause}, "handshake with %s interrupted after %v: %v", c.conn.RemoteAddr(), took.Round(time.Millisecond), c.intrCause)
 	case ctxErr != nil && !errors.As(err, &we):

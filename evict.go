@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"sync"
 	"time"
@@ -29,12 +30,25 @@ func evictAge(timeout time.Duration) time.Duration {
 	return maxEvictAge
 }
 
+// errTimedOut is the cause of a handshake that the listener's watchdog cut
+// short at the handshake timeout. The handshake reports it as a timeout,
+// exactly as if a deadline had fired.
+var errTimedOut = fmt.Errorf("handshake timeout: %w", os.ErrDeadlineExceeded)
+
+// errListenerClosed is the cause of a handshake cut short by the
+// listener's Close.
+var errListenerClosed = fmt.Errorf("the listener was closed: %w", net.ErrClosed)
+
 // handshakeTracker lists a listener's handshakes in progress, oldest first,
 // so that a full listener can evict the one that has run the longest
-// instead of leaving good clients in the backlog until slow ones time out.
+// instead of leaving good clients in the backlog until slow ones time out,
+// so that one watchdog enforces the handshake timeout for all of them (see
+// expire), and so that Close can interrupt them without a context watch
+// per handshake.
 type handshakeTracker struct {
-	mu sync.Mutex
-	l  list.List // of *trackedHandshake
+	mu     sync.Mutex
+	l      list.List // of *trackedHandshake
+	closed bool      // interruptAll has run: later handshakes end at once
 }
 
 type trackedHandshake struct {
@@ -43,13 +57,61 @@ type trackedHandshake struct {
 	elem  *list.Element // nil once finished or evicted
 }
 
-// add starts tracking the handshake of c.
+// add starts tracking the handshake of c. After interruptAll, it
+// interrupts c at once instead.
 func (t *handshakeTracker) add(c *Conn) *trackedHandshake {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	h := &trackedHandshake{start: time.Now(), conn: c}
+	if t.closed {
+		t.mu.Unlock()
+		c.interruptWith(errListenerClosed)
+		return h
+	}
 	h.elem = t.l.PushBack(h)
+	t.mu.Unlock()
 	return h
+}
+
+// expire interrupts every handshake that has run for timeout and returns
+// how long until the next one will have. Handshakes share one timeout and
+// the list is in order of start, so the expired ones are at its front.
+func (t *handshakeTracker) expire(timeout time.Duration) time.Duration {
+	var expired []*Conn
+	t.mu.Lock()
+	next := timeout
+	now := time.Now()
+	for f := t.l.Front(); f != nil; f = t.l.Front() {
+		h := f.Value.(*trackedHandshake)
+		if left := timeout - now.Sub(h.start); left > 0 {
+			next = left
+			break
+		}
+		t.l.Remove(f)
+		h.elem = nil
+		expired = append(expired, h.conn)
+	}
+	t.mu.Unlock()
+	for _, c := range expired {
+		c.interruptWith(errTimedOut)
+	}
+	return next
+}
+
+// interruptAll interrupts every handshake in progress, and every one
+// added later, for the listener's Close.
+func (t *handshakeTracker) interruptAll() {
+	t.mu.Lock()
+	t.closed = true
+	var conns []*Conn
+	for f := t.l.Front(); f != nil; f = t.l.Front() {
+		h := t.l.Remove(f).(*trackedHandshake)
+		h.elem = nil
+		conns = append(conns, h.conn)
+	}
+	t.mu.Unlock()
+	for _, c := range conns {
+		c.interruptWith(errListenerClosed)
+	}
 }
 
 // done stops tracking a handshake that has ended.

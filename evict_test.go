@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"io"
+	"net"
 	"os"
 	"testing"
 	"time"
@@ -79,4 +80,39 @@ func TestEvictSparesConnectionsAwaitingAccept(t *testing.T) {
 		require.NoError(t, atkWait(t, done))
 		c.Close()
 	}
+}
+
+// TestTrackerExpire checks the watchdog's sweep: it interrupts the
+// handshakes that have run for the timeout, oldest first, leaves the
+// others, and says when the next one will have.
+func TestTrackerExpire(t *testing.T) {
+	const timeout = time.Minute
+	var tr handshakeTracker
+	now := time.Now()
+	conns := make([]*Conn, 3)
+	for i, age := range []time.Duration{2 * timeout, timeout, timeout / 2} {
+		a, b := net.Pipe()
+		defer a.Close()
+		defer b.Close()
+		conns[i] = newConn(a, &config{}, false)
+		tr.add(conns[i]).start = now.Add(-age)
+	}
+	next := tr.expire(timeout)
+	require.InDelta(t, float64(timeout/2), float64(next), float64(time.Second), "until the youngest expires")
+	for i, want := range []error{errTimedOut, errTimedOut, nil} {
+		require.Equal(t, want, conns[i].intrCause, "handshake %d", i)
+	}
+	require.Equal(t, 1, tr.l.Len())
+
+	// Close interrupts the rest, and any handshake that starts after it.
+	tr.interruptAll()
+	require.Equal(t, errListenerClosed, conns[2].intrCause)
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	late := newConn(a, &config{}, false)
+	tr.add(late)
+	require.Equal(t, errListenerClosed, late.intrCause)
+	require.Zero(t, tr.l.Len())
+	require.Equal(t, timeout, tr.expire(timeout), "a whole timeout when none is in progress")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"time"
 
 	"golang.org/x/sync/semaphore"
 
@@ -22,7 +23,12 @@ type AuthListener struct {
 	loop  *acceptloop.Loop[pendingConn, *Conn]
 
 	stats    listenerStats    // see Stats, in stats.go
-	inflight handshakeTracker // handshakes in progress, for eviction
+	inflight handshakeTracker // handshakes in progress; see evict.go
+
+	// The watchdog enforces the handshake timeout of every handshake with
+	// one timer (see watch).
+	stopWatch chan struct{}
+	watchDone chan struct{}
 }
 
 // pendingConn is a connection between the accept loop and its handshake.
@@ -40,11 +46,17 @@ func NewListener(inner net.Listener, opts ...Option) (*AuthListener, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &AuthListener{inner: inner, cfg: cfg}
+	l := &AuthListener{inner: inner, cfg: cfg, stopWatch: make(chan struct{}), watchDone: make(chan struct{})}
+	if cfg.timeout > 0 {
+		go l.watch()
+	} else {
+		close(l.watchDone)
+	}
 	l.loop = acceptloop.New(inner, cfg.maxHS, acceptloop.Hooks[pendingConn, *Conn]{
 		Acquire:         l.acquire,
 		Start:           l.start,
 		Handshake:       l.handshake,
+		Stop:            l.stop,
 		Log:             l.log,
 		Prefix:          "auth: ",
 		TemporaryMethod: true,
@@ -93,7 +105,36 @@ func (l *AuthListener) Addr() net.Addr { return l.inner.Addr() }
 // returns once every goroutine of the listener has ended. Connections
 // already returned by Accept are not affected. Calling it again does
 // nothing and returns nil.
-func (l *AuthListener) Close() error { return l.loop.Close() }
+func (l *AuthListener) Close() error {
+	err := l.loop.Close()
+	<-l.watchDone
+	return err
+}
+
+// stop runs in Close, before it waits for the handshakes in progress: it
+// interrupts them and stops the watchdog.
+func (l *AuthListener) stop() {
+	l.inflight.interruptAll()
+	close(l.stopWatch)
+}
+
+// watch is the listener's watchdog. Rather than a deadline, and so a
+// runtime timer, per handshake, one timer wakes when the oldest handshake
+// in progress reaches the handshake timeout (or after a whole timeout when
+// none is in progress) and interrupts every handshake that has.
+func (l *AuthListener) watch() {
+	defer close(l.watchDone)
+	t := time.NewTimer(l.cfg.timeout)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stopWatch:
+			return
+		case <-t.C:
+			t.Reset(l.inflight.expire(l.cfg.timeout))
+		}
+	}
+}
 
 // acquire takes a handshake slot for the accept loop, evicting the oldest
 // handshake in progress when the listener is full (see evict.go).
@@ -106,16 +147,17 @@ func (l *AuthListener) acquire(ctx context.Context, sem *semaphore.Weighted) err
 // it may evict.
 func (l *AuthListener) start(raw net.Conn) pendingConn {
 	c := newConn(raw, l.cfg, false)
+	c.watched = true
 	return pendingConn{c: c, h: l.inflight.add(c)}
 }
 
 // handshake runs the server handshake of one connection and counts it.
-func (l *AuthListener) handshake(ctx context.Context, p pendingConn) (*Conn, error) {
+func (l *AuthListener) handshake(_ context.Context, p pendingConn) (*Conn, error) {
 	l.stats.start()
-	// The listener's context interrupts the handshake on Close; eviction
-	// interrupts it directly (interruptWith), which costs no context of its
-	// own per handshake.
-	err := p.c.HandshakeContext(ctx)
+	// The tracker interrupts the handshake directly (interruptWith) at the
+	// timeout, on eviction and on Close, so the handshake needs neither a
+	// deadline nor a context watch of its own.
+	err := p.c.HandshakeContext(context.Background())
 	l.inflight.done(p.h)
 	l.stats.finish(err)
 	return p.c, err

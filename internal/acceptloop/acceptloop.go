@@ -31,6 +31,10 @@ type Hooks[P any, C io.Closer] struct {
 	// Close cancels. On error it has closed and reported the connection,
 	// and the Loop drops it.
 	Handshake func(ctx context.Context, p P) (C, error)
+	// Stop, if not nil, runs once in Close, after the context given to
+	// Handshake is cancelled and before Close waits for the handshakes:
+	// for listeners that interrupt handshakes their own way.
+	Stop func()
 	// Log, if not nil, reports accept errors. Messages start with Prefix.
 	Log    func(level slog.Level, msg string, attrs ...slog.Attr)
 	Prefix string
@@ -128,6 +132,9 @@ func (l *Loop[P, C]) Close() error {
 		first = true
 		close(l.done)
 		l.stop()
+		if l.h.Stop != nil {
+			l.h.Stop()
+		}
 		l.closeErr = l.inner.Close()
 		l.wg.Wait()
 	})
