@@ -388,8 +388,8 @@ func (c *Conn) readyToRead() error {
 func (c *Conn) flush() error {
 	// A Write that holds pendMu is sending the proof in front of its data:
 	// do not wait for it. Over an unbuffered connection such as net.Pipe
-	// that Write finishes only once the server has read the data, which it
-	// does only after its verdict has been read: by this Read.
+	// that Write finishes only once the server application has read the
+	// data, which may first wait for this Read to take what it writes.
 	if !c.pendMu.TryLock() {
 		return nil
 	}

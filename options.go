@@ -292,8 +292,9 @@ func WithHandshakeHook(fn func(HandshakeEvent)) Option {
 
 // WithWaitForVerdict makes a client's handshake (and so Dial) wait for the
 // server's verdict on its proof, so a rejected client learns it from Dial
-// rather than from its first Read. It costs half a round trip and gives up
-// sending the proof and the first data in one packet.
+// rather than from its first Read. The client's proof asks the server to
+// answer at once instead of with its first Write. It costs half a round trip
+// and gives up sending the proof and the first data in one packet.
 func WithWaitForVerdict() Option {
 	return func(c *config) error {
 		c.waitVerd = true
