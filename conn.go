@@ -68,6 +68,7 @@ type Conn struct {
 	// Close interrupts it), so the handshake sets no deadline of its own
 	// and needs no timer.
 	watched bool
+	track   trackNode // the listener's list of handshakes in progress
 
 	// The handshake message not yet written: a client's finished message
 	// (it goes out with the first Write, or before the first Read) or a

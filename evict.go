@@ -1,7 +1,6 @@
 package auth
 
 import (
-	"container/list"
 	"context"
 	"errors"
 	"fmt"
@@ -44,32 +43,74 @@ var errListenerClosed = fmt.Errorf("the listener was closed: %w", net.ErrClosed)
 // instead of leaving good clients in the backlog until slow ones time out,
 // so that one watchdog enforces the handshake timeout for all of them (see
 // expire), and so that Close can interrupt them without a context watch
-// per handshake.
+// per handshake. The list runs through the Conns themselves (trackNode), so
+// tracking a handshake allocates nothing.
 type handshakeTracker struct {
-	mu     sync.Mutex
-	l      list.List // of *trackedHandshake
-	closed bool      // interruptAll has run: later handshakes end at once
+	mu         sync.Mutex
+	head, tail *Conn
+	n          int
+	closed     bool // interruptAll has run: later handshakes end at once
 }
 
-type trackedHandshake struct {
-	start time.Time
-	conn  *Conn         // interrupted directly: no context per handshake
-	elem  *list.Element // nil once finished or evicted
+// trackNode is a Conn's place in its listener's handshakeTracker.
+type trackNode struct {
+	prev, next *Conn
+	start      time.Time
+	listed     bool
 }
 
 // add starts tracking the handshake of c. After interruptAll, it
 // interrupts c at once instead.
-func (t *handshakeTracker) add(c *Conn) *trackedHandshake {
+func (t *handshakeTracker) add(c *Conn) {
 	t.mu.Lock()
-	h := &trackedHandshake{start: time.Now(), conn: c}
+	c.track.start = time.Now()
 	if t.closed {
 		t.mu.Unlock()
 		c.interruptWith(errListenerClosed)
-		return h
+		return
 	}
-	h.elem = t.l.PushBack(h)
+	c.track.prev, c.track.listed = t.tail, true
+	if t.tail != nil {
+		t.tail.track.next = c
+	} else {
+		t.head = c
+	}
+	t.tail = c
+	t.n++
 	t.mu.Unlock()
-	return h
+}
+
+// removeLocked takes c off the list. Called with mu held.
+func (t *handshakeTracker) removeLocked(c *Conn) {
+	if !c.track.listed {
+		return
+	}
+	if c.track.prev != nil {
+		c.track.prev.track.next = c.track.next
+	} else {
+		t.head = c.track.next
+	}
+	if c.track.next != nil {
+		c.track.next.track.prev = c.track.prev
+	} else {
+		t.tail = c.track.prev
+	}
+	c.track.prev, c.track.next, c.track.listed = nil, nil, false
+	t.n--
+}
+
+// done stops tracking a handshake that has ended.
+func (t *handshakeTracker) done(c *Conn) {
+	t.mu.Lock()
+	t.removeLocked(c)
+	t.mu.Unlock()
+}
+
+// len is the number of handshakes tracked.
+func (t *handshakeTracker) len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.n
 }
 
 // expire interrupts every handshake that has run for timeout and returns
@@ -80,15 +121,13 @@ func (t *handshakeTracker) expire(timeout time.Duration) time.Duration {
 	t.mu.Lock()
 	next := timeout
 	now := time.Now()
-	for f := t.l.Front(); f != nil; f = t.l.Front() {
-		h := f.Value.(*trackedHandshake)
-		if left := timeout - now.Sub(h.start); left > 0 {
+	for c := t.head; c != nil; c = t.head {
+		if left := timeout - now.Sub(c.track.start); left > 0 {
 			next = left
 			break
 		}
-		t.l.Remove(f)
-		h.elem = nil
-		expired = append(expired, h.conn)
+		t.removeLocked(c)
+		expired = append(expired, c)
 	}
 	t.mu.Unlock()
 	for _, c := range expired {
@@ -103,24 +142,13 @@ func (t *handshakeTracker) interruptAll() {
 	t.mu.Lock()
 	t.closed = true
 	var conns []*Conn
-	for f := t.l.Front(); f != nil; f = t.l.Front() {
-		h := t.l.Remove(f).(*trackedHandshake)
-		h.elem = nil
-		conns = append(conns, h.conn)
+	for c := t.head; c != nil; c = t.head {
+		t.removeLocked(c)
+		conns = append(conns, c)
 	}
 	t.mu.Unlock()
 	for _, c := range conns {
 		c.interruptWith(errListenerClosed)
-	}
-}
-
-// done stops tracking a handshake that has ended.
-func (t *handshakeTracker) done(h *trackedHandshake) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if h.elem != nil {
-		t.l.Remove(h.elem)
-		h.elem = nil
 	}
 }
 
@@ -129,25 +157,23 @@ func (t *handshakeTracker) done(h *trackedHandshake) {
 func (t *handshakeTracker) untilEvictable(age time.Duration) (time.Duration, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	f := t.l.Front()
-	if f == nil {
+	if t.head == nil {
 		return 0, false
 	}
-	return age - time.Since(f.Value.(*trackedHandshake).start), true
+	return age - time.Since(t.head.track.start), true
 }
 
 // evictOldest interrupts the oldest handshake in progress.
 func (t *handshakeTracker) evictOldest() {
 	t.mu.Lock()
-	f := t.l.Front()
-	if f == nil {
+	c := t.head
+	if c == nil {
 		t.mu.Unlock()
 		return
 	}
-	h := t.l.Remove(f).(*trackedHandshake)
-	h.elem = nil
+	t.removeLocked(c)
 	t.mu.Unlock()
-	h.conn.interruptWith(errEvicted)
+	c.interruptWith(errEvicted)
 }
 
 // acquire takes a handshake slot for the accept loop. When every slot is

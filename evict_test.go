@@ -95,14 +95,15 @@ func TestTrackerExpire(t *testing.T) {
 		defer a.Close()
 		defer b.Close()
 		conns[i] = newConn(a, &config{}, false)
-		tr.add(conns[i]).start = now.Add(-age)
+		tr.add(conns[i])
+		conns[i].track.start = now.Add(-age)
 	}
 	next := tr.expire(timeout)
 	require.InDelta(t, float64(timeout/2), float64(next), float64(time.Second), "until the youngest expires")
 	for i, want := range []error{errTimedOut, errTimedOut, nil} {
 		require.Equal(t, want, conns[i].intrCause, "handshake %d", i)
 	}
-	require.Equal(t, 1, tr.l.Len())
+	require.Equal(t, 1, tr.len())
 
 	// Close interrupts the rest, and any handshake that starts after it.
 	tr.interruptAll()
@@ -113,6 +114,35 @@ func TestTrackerExpire(t *testing.T) {
 	late := newConn(a, &config{}, false)
 	tr.add(late)
 	require.Equal(t, errListenerClosed, late.intrCause)
-	require.Zero(t, tr.l.Len())
+	require.Zero(t, tr.len())
 	require.Equal(t, timeout, tr.expire(timeout), "a whole timeout when none is in progress")
+}
+
+// TestTrackerOrder checks the list through the Conns: handshakes that end
+// leave it from anywhere, and eviction takes the oldest left.
+func TestTrackerOrder(t *testing.T) {
+	var tr handshakeTracker
+	conns := make([]*Conn, 4)
+	for i := range conns {
+		a, b := net.Pipe()
+		defer a.Close()
+		defer b.Close()
+		conns[i] = newConn(a, &config{}, false)
+		tr.add(conns[i])
+	}
+	tr.done(conns[1]) // from the middle
+	tr.done(conns[3]) // from the end
+	tr.done(conns[3]) // twice: nothing happens
+	require.Equal(t, 2, tr.len())
+	tr.evictOldest()
+	require.Equal(t, errEvicted, conns[0].intrCause)
+	require.Nil(t, conns[2].intrCause)
+	tr.evictOldest()
+	require.Equal(t, errEvicted, conns[2].intrCause)
+	require.Nil(t, conns[1].intrCause)
+	require.Nil(t, conns[3].intrCause)
+	require.Zero(t, tr.len())
+	_, ok := tr.untilEvictable(time.Second)
+	require.False(t, ok)
+	tr.evictOldest() // empty: nothing happens
 }

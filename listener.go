@@ -20,7 +20,7 @@ import (
 type AuthListener struct {
 	inner net.Listener
 	cfg   *config
-	loop  *acceptloop.Loop[pendingConn, *Conn]
+	loop  *acceptloop.Loop[*Conn, *Conn]
 
 	stats    listenerStats    // see Stats, in stats.go
 	inflight handshakeTracker // handshakes in progress; see evict.go
@@ -29,12 +29,6 @@ type AuthListener struct {
 	// one timer (see watch).
 	stopWatch chan struct{}
 	watchDone chan struct{}
-}
-
-// pendingConn is a connection between the accept loop and its handshake.
-type pendingConn struct {
-	c *Conn
-	h *trackedHandshake
 }
 
 // NewListener returns a listener that authenticates every connection
@@ -52,7 +46,7 @@ func NewListener(inner net.Listener, opts ...Option) (*AuthListener, error) {
 	} else {
 		close(l.watchDone)
 	}
-	l.loop = acceptloop.New(inner, cfg.maxHS, acceptloop.Hooks[pendingConn, *Conn]{
+	l.loop = acceptloop.New(inner, cfg.maxHS, acceptloop.Hooks[*Conn, *Conn]{
 		Acquire:         l.acquire,
 		Start:           l.start,
 		Handshake:       l.handshake,
@@ -145,22 +139,23 @@ func (l *AuthListener) acquire(ctx context.Context, sem *semaphore.Weighted) err
 // start wraps a raw connection and tracks its handshake for eviction. It
 // runs on the accept loop, so a full listener always sees every handshake
 // it may evict.
-func (l *AuthListener) start(raw net.Conn) pendingConn {
+func (l *AuthListener) start(raw net.Conn) *Conn {
 	c := newConn(raw, l.cfg, false)
 	c.watched = true
-	return pendingConn{c: c, h: l.inflight.add(c)}
+	l.inflight.add(c)
+	return c
 }
 
 // handshake runs the server handshake of one connection and counts it.
-func (l *AuthListener) handshake(_ context.Context, p pendingConn) (*Conn, error) {
+func (l *AuthListener) handshake(_ context.Context, c *Conn) (*Conn, error) {
 	l.stats.start()
 	// The tracker interrupts the handshake directly (interruptWith) at the
 	// timeout, on eviction and on Close, so the handshake needs neither a
 	// deadline nor a context watch of its own.
-	err := p.c.HandshakeContext(context.Background())
-	l.inflight.done(p.h)
+	err := c.HandshakeContext(context.Background())
+	l.inflight.done(c)
 	l.stats.finish(err)
-	return p.c, err
+	return c, err
 }
 
 func (l *AuthListener) log(level slog.Level, msg string, attrs ...slog.Attr) {
