@@ -3,9 +3,7 @@ package auth
 import (
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/hmac"
 	"encoding/binary"
-	"hash"
 
 	"golang.org/x/crypto/chacha20poly1305"
 )
@@ -29,8 +27,13 @@ const (
 	// recordTypeData carries 1 to MaxRecordPlaintext bytes of application
 	// data.
 	recordTypeData = 0x01
-	// recordTypeClose carries no data: the sender will send nothing more.
-	recordTypeClose = 0x02
+	// recordTypeCloseWrite carries no data: the sender will send nothing
+	// more, and may still read (CloseWrite).
+	recordTypeCloseWrite = 0x02
+	// recordTypeClose carries no data: the sender will send nothing more
+	// and read nothing more (Close). Its receiver sends no close record of
+	// its own.
+	recordTypeClose = 0x03
 
 	// MaxRecordPlaintext is the most application data one sealed record
 	// carries. A receiver refuses longer records, so a peer cannot make it
@@ -70,7 +73,7 @@ func parseRecordHeader(b []byte) (recordHeader, error) {
 		if h.bodyLen <= recordTagLen || h.bodyLen > maxRecordBody {
 			return h, errf([]error{ErrProtocol}, "sealed data record of %d bytes, want %d to %d: the peer is not a sealed hmacauth peer or the stream was altered", h.bodyLen, recordTagLen+1, maxRecordBody)
 		}
-	case recordTypeClose:
+	case recordTypeCloseWrite, recordTypeClose:
 		if h.bodyLen != recordTagLen {
 			return h, errf([]error{ErrProtocol}, "sealed close record of %d bytes, want %d: the stream was altered", h.bodyLen, recordTagLen)
 		}
@@ -91,7 +94,7 @@ func appendRecordHeader(b []byte, typ byte, n int) []byte {
 // key generation, its IV, and the sequence number of the next record.
 type recordCipher struct {
 	mode    Mode
-	hash    func() hash.Hash
+	suite   Suite
 	session []byte // the session secret, for the next generations
 	label   string // labelSealedC2S or labelSealedS2C
 	aead    cipher.AEAD
@@ -102,60 +105,60 @@ type recordCipher struct {
 	every   uint64 // rekeyInterval when the cipher was made
 }
 
-// newRecordCipher derives generation 0 of one direction. mac is an HMAC
-// keyed with the session secret, shared by both directions' first
-// derivation so that setting up a sealed connection stays cheap.
-func newRecordCipher(mode Mode, suite Suite, session []byte, mac hash.Hash, label string) (*recordCipher, error) {
-	rc := &recordCipher{mode: mode, hash: suite.newHash(), session: session, label: label, every: rekeyInterval}
-	if err := rc.setKeys(mac); err != nil {
-		return nil, err
-	}
-	return rc, nil
+// init sets rc up for generation 0 of one direction, without keys: see
+// setKeys.
+func (rc *recordCipher) init(mode Mode, suite Suite, session []byte, label string) {
+	rc.mode, rc.suite, rc.session, rc.label = mode, suite, session, label
+	rc.seq, rc.gen, rc.every = 0, 0, rekeyInterval
 }
 
 // setKeys derives the key and IV of the current generation g:
 //
 //	key || iv = HKDF-Expand(session secret, label || uint64(g), 32 + 12)
 //
-// mac, if not nil, is an HMAC keyed with the session secret.
-func (rc *recordCipher) setKeys(mac hash.Hash) error {
-	if mac == nil {
-		mac = hmac.New(rc.hash, rc.session)
-	}
-	// One buffer for the info, the output and hkdfExpand's scratch space.
-	var buf [64 + recordKeyLen + recordNonceLen + hkdfScratch]byte
-	info := binary.BigEndian.AppendUint64(append(buf[:0:64], rc.label...), rc.gen)
-	kiv := buf[64 : 64+recordKeyLen+recordNonceLen]
-	hkdfExpand(mac, info, kiv, buf[64+len(kiv):])
-	defer clear(buf[:])
-	key := kiv[:recordKeyLen]
-	var err error
+// k is keyed with the session secret: both directions' first derivations
+// share it, so that setting up a sealed connection stays cheap.
+func (rc *recordCipher) setKeys(k *kdf) error {
+	info := binary.BigEndian.AppendUint64(append(k.info[:0], rc.label...), rc.gen)
+	k.expand(k.kiv[:], info)
+	err := rc.setAEAD(k.kiv[:recordKeyLen])
+	copy(rc.iv[:], k.kiv[recordKeyLen:])
+	clear(k.kiv[:])
+	return err
+}
+
+// deriveKeys is setKeys with a kdf of its own.
+func (rc *recordCipher) deriveKeys() error {
+	k := getKDF(rc.suite)
+	k.setKey(rc.session)
+	err := rc.setKeys(k)
+	putKDF(rc.suite, k)
+	return err
+}
+
+// setAEAD sets the AEAD of rc's mode up with key.
+func (rc *recordCipher) setAEAD(key []byte) error {
 	switch rc.mode {
 	case ModeSealedAES256GCM:
-		var block cipher.Block
-		if block, err = aes.NewCipher(key); err == nil {
-			rc.aead, err = cipher.NewGCM(block)
+		block, err := aes.NewCipher(key)
+		if err != nil {
+			return err
 		}
+		rc.aead, err = cipher.NewGCM(block)
+		return err
 	case ModeSealedChaCha20Poly1305:
+		var err error
 		rc.aead, err = chacha20poly1305.New(key)
-	default:
-		err = errf(nil, "mode %v has no record protection", rc.mode)
-	}
-	if err != nil {
 		return err
 	}
-	copy(rc.iv[:], kiv[recordKeyLen:])
-	return nil
+	return errf(nil, "mode %v has no record protection", rc.mode)
 }
 
 // nextNonce returns the nonce of the current record.
 func (rc *recordCipher) nextNonce() []byte {
 	rc.nonce = rc.iv
-	var s [8]byte
-	binary.BigEndian.PutUint64(s[:], rc.seq)
-	for i := range s {
-		rc.nonce[recordNonceLen-8+i] ^= s[i]
-	}
+	seq := rc.nonce[recordNonceLen-8:]
+	binary.BigEndian.PutUint64(seq, binary.BigEndian.Uint64(seq)^rc.seq)
 	return rc.nonce[:]
 }
 
@@ -165,14 +168,18 @@ func (rc *recordCipher) nextNonce() []byte {
 func (rc *recordCipher) advance() error {
 	rc.seq++
 	if rc.seq == 0 {
-		return errf([]error{ErrProtocol}, "sealed record sequence number exhausted")
+		return errSeqExhausted
 	}
 	if rc.seq%rc.every != 0 {
 		return nil
 	}
 	rc.gen++
-	return rc.setKeys(nil)
+	return rc.deriveKeys()
 }
+
+// errSeqExhausted is the error of a direction that has sealed or opened
+// 2^64 records.
+var errSeqExhausted = errf([]error{ErrProtocol}, "sealed record sequence number exhausted")
 
 // seal appends a record of typ carrying plaintext to dst.
 func (rc *recordCipher) seal(dst []byte, typ byte, plaintext []byte) ([]byte, error) {
@@ -189,7 +196,13 @@ func (rc *recordCipher) seal(dst []byte, typ byte, plaintext []byte) ([]byte, er
 func (rc *recordCipher) open(dst, hdr, body []byte) ([]byte, error) {
 	out, err := rc.aead.Open(dst, rc.nextNonce(), body, hdr)
 	if err != nil {
-		return dst, errf([]error{ErrRecordAuth}, "sealed record %d did not authenticate: it was altered, reordered, replayed or one before it was dropped", rc.seq)
+		return dst, rc.openErr()
 	}
 	return out, rc.advance()
+}
+
+// openErr is the error of a record that did not open. It is not part of
+// open, whose frame is on the stack while the AEAD runs (see sealedFill).
+func (rc *recordCipher) openErr() error {
+	return errf([]error{ErrRecordAuth}, "sealed record %d did not authenticate: it was altered, reordered, replayed or one before it was dropped", rc.seq)
 }

@@ -7,9 +7,7 @@ import (
 	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/sha256"
-	"crypto/sha512"
 	"encoding/binary"
-	"hash"
 	"io"
 	"net"
 	"testing"
@@ -29,13 +27,17 @@ func TestParseRecordHeader(t *testing.T) {
 	}{
 		{"data, one byte", []byte{0x01, 0, 0, 17}, recordTypeData, 17, true},
 		{"data, largest", []byte{0x01, 0x01, 0x00, 0x10}, recordTypeData, maxRecordBody, true},
-		{"close", []byte{0x02, 0, 0, 16}, recordTypeClose, 16, true},
+		{"close-write", []byte{0x02, 0, 0, 16}, recordTypeCloseWrite, 16, true},
+		{"close", []byte{0x03, 0, 0, 16}, recordTypeClose, 16, true},
 		{"data, empty", []byte{0x01, 0, 0, 16}, 0, 0, false},
 		{"data, shorter than a tag", []byte{0x01, 0, 0, 3}, 0, 0, false},
 		{"data, too long", []byte{0x01, 0x01, 0x00, 0x11}, 0, 0, false},
 		{"data, 16 MiB", []byte{0x01, 0xff, 0xff, 0xff}, 0, 0, false},
-		{"close with data", []byte{0x02, 0, 0, 17}, 0, 0, false},
-		{"unknown type", []byte{0x03, 0, 0, 17}, 0, 0, false},
+		{"close-write with data", []byte{0x02, 0, 0, 17}, 0, 0, false},
+		{"close with data", []byte{0x03, 0, 0, 17}, 0, 0, false},
+		{"close, short", []byte{0x03, 0, 0, 15}, 0, 0, false},
+		{"unknown type", []byte{0x04, 0, 0, 17}, 0, 0, false},
+		{"type zero", []byte{0x00, 0, 0, 16}, 0, 0, false},
 		{"handshake type", []byte{0x16, 0x03, 0x01, 0}, 0, 0, false},
 		{"short", []byte{0x01, 0, 0}, 0, 0, false},
 	}
@@ -55,16 +57,45 @@ func TestParseRecordHeader(t *testing.T) {
 	}
 }
 
-func TestHKDFExpandMatchesStdlib(t *testing.T) {
-	prk := bytes.Repeat([]byte{7}, 48)
-	for _, h := range []func() hash.Hash{sha256.New, sha512.New} {
-		for _, n := range []int{1, 12, 32, 44, 64, 65, 100} {
-			want, err := hkdf.Expand(h, prk, "info", n)
-			require.NoError(t, err)
-			got := make([]byte, n)
-			hkdfExpand(hmac.New(h, prk), []byte("info"), got, make([]byte, hkdfScratch))
-			assert.Equal(t, want, got, "length %d", n)
+// TestKDFMatchesStdlib checks the hand-written HMAC and HKDF-Expand of kdf
+// against crypto/hmac and crypto/hkdf, for both suites, with keys shorter
+// than, as long as and longer than a hash block, and a kdf reused from the
+// pool.
+func TestKDFMatchesStdlib(t *testing.T) {
+	for _, s := range []Suite{SuiteHMACSHA256, SuiteHMACSHA512} {
+		h := s.newHash()
+		for _, keyLen := range []int{0, 1, 16, 32, 48, 64, 65, 128, 129, 200} {
+			key := pattern(keyLen, byte(keyLen))
+			k := getKDF(s)
+			k.setKey(key)
+			m := hmac.New(h, key)
+			m.Write([]byte("abc"))
+			m.Write([]byte("defgh"))
+			assert.Equal(t, m.Sum(nil), k.mac([]byte("prefix"), []byte("abcdefgh"))[len("prefix"):], "%v, HMAC, key of %d bytes", s, keyLen)
+			for _, n := range []int{1, 12, 32, 44, 64, 65, 100, 255 * s.size()} {
+				want, err := hkdf.Expand(h, key, "info", n)
+				require.NoError(t, err)
+				got := make([]byte, n)
+				k.expand(got, []byte("info"))
+				assert.Equal(t, want, got, "%v, HKDF-Expand of %d bytes, key of %d bytes", s, n, keyLen)
+			}
+			putKDF(s, k)
 		}
+	}
+}
+
+// TestKDFCopyState checks that a kdf's hash takes over another hash's
+// state, as presealServer needs to finish the transcript without cloning.
+func TestKDFCopyState(t *testing.T) {
+	for _, s := range []Suite{SuiteHMACSHA256, SuiteHMACSHA512} {
+		h := s.newHash()()
+		h.Write(pattern(300, 3))
+		k := getKDF(s)
+		require.True(t, k.copyState(h), "%v", s)
+		h.Write([]byte("more"))
+		k.h.Write([]byte("more"))
+		assert.Equal(t, h.Sum(nil), k.h.Sum(nil), "%v", s)
+		putKDF(s, k)
 	}
 }
 
@@ -84,14 +115,62 @@ func TestSessionSecretMatchesHKDF(t *testing.T) {
 	}
 }
 
+// TestStartSealedKeysMatchSpec derives both directions' keys of a client
+// and a server the way startSealed and a client's first Read do (one kdf
+// shared by the session secret and the first keys, a pooled one later),
+// and checks them against PROTOCOL.md's key schedule computed with
+// crypto/hkdf, for both suites.
+func TestStartSealedKeysMatchSpec(t *testing.T) {
+	for _, s := range []Suite{SuiteHMACSHA256, SuiteHMACSHA512} {
+		th := pattern(s.size(), 9)
+		prk, err := hkdf.Extract(s.newHash(), sealedTestKey, th)
+		require.NoError(t, err)
+		secret, err := hkdf.Expand(s.newHash(), prk, labelSession, s.size())
+		require.NoError(t, err)
+		kiv := func(label string) []byte {
+			info := binary.BigEndian.AppendUint64([]byte(label), 0)
+			b, err := hkdf.Expand(s.newHash(), secret, string(info), 44)
+			require.NoError(t, err)
+			return b
+		}
+		for _, isClient := range []bool{false, true} {
+			c := &Conn{key: sealedTestKey, th: th, isClient: isClient}
+			c.state.Suite, c.state.Mode = s, ModeSealedAES256GCM
+			require.NoError(t, c.startSealed())
+			assert.Equal(t, secret, c.seal.secret, "%v", s)
+			if c.seal.in == nil { // a client derives them on its first Read
+				require.NoError(t, c.seal.inC.deriveKeys())
+				c.seal.in = &c.seal.inC
+			}
+			out, in := labelSealedS2C, labelSealedC2S
+			if isClient {
+				out, in = in, out
+			}
+			for label, rc := range map[string]*recordCipher{out: c.seal.out, in: c.seal.in} {
+				want := kiv(label)
+				assert.Equal(t, want[32:], rc.iv[:], "%v, %s", s, label)
+				block, err := aes.NewCipher(want[:32])
+				require.NoError(t, err)
+				gcm, err := cipher.NewGCM(block)
+				require.NoError(t, err)
+				hdr := []byte{recordTypeData, 0, 0, 1 + 16}
+				got, err := rc.seal(nil, recordTypeData, []byte("x"))
+				require.NoError(t, err)
+				assert.Equal(t, gcm.Seal(bytes.Clone(hdr), rc.iv[:], []byte("x"), hdr), got, "%v, %s", s, label)
+			}
+		}
+	}
+}
+
 // testCiphers returns a writer and a reader for one direction, keyed from
 // a fixed session secret.
 func testCiphers(t testing.TB, mode Mode, label string) (w, r *recordCipher) {
 	session := bytes.Repeat([]byte{0x42}, 32)
-	w, err := newRecordCipher(mode, SuiteHMACSHA256, session, hmac.New(sha256.New, session), label)
-	require.NoError(t, err)
-	r, err = newRecordCipher(mode, SuiteHMACSHA256, session, hmac.New(sha256.New, session), label)
-	require.NoError(t, err)
+	w, r = new(recordCipher), new(recordCipher)
+	w.init(mode, SuiteHMACSHA256, session, label)
+	r.init(mode, SuiteHMACSHA256, session, label)
+	require.NoError(t, w.deriveKeys())
+	require.NoError(t, r.deriveKeys())
 	return w, r
 }
 

@@ -1,7 +1,7 @@
 package auth
 
 import (
-	"crypto/hmac"
+	"crypto/sha512"
 	"errors"
 	"fmt"
 	"hash"
@@ -10,6 +10,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -123,9 +124,36 @@ var (
 	sealWriteBatch = 256 << 10
 	// sealReadBufMin and sealReadBufMax bound the read buffer, which grows
 	// while reads fill it.
-	sealReadBufMin = 1 << 10
+	sealReadBufMin = pooledReadBufLen
 	sealReadBufMax = 256 << 10
 )
+
+// pooledReadBufLen is the size of the read buffers that are pooled: the
+// first one of every connection, which is all a connection exchanging
+// small messages ever uses.
+const pooledReadBufLen = 1 << 10
+
+// readBufs pools read buffers of pooledReadBufLen bytes.
+var readBufs = sync.Pool{New: func() any { return new([pooledReadBufLen]byte) }}
+
+// newReadBuf returns a read buffer of n bytes, from the pool if it has
+// the pooled size.
+func newReadBuf(n int) []byte {
+	if n == pooledReadBufLen {
+		return readBufs.Get().(*[pooledReadBufLen]byte)[:]
+	}
+	return make([]byte, n)
+}
+
+// putReadBuf clears b and returns it to the pool if it has the pooled
+// size. Nothing may refer to b afterwards.
+func putReadBuf(b []byte) {
+	if cap(b) == pooledReadBufLen {
+		p := (*[pooledReadBufLen]byte)(b[:pooledReadBufLen])
+		clear(p[:])
+		readBufs.Put(p)
+	}
+}
 
 // sealCloseTimeout bounds how long Close waits to send the close record to
 // a peer that does not read.
@@ -134,62 +162,82 @@ const sealCloseTimeout = time.Second
 // errWriteClosed is what a Write after CloseWrite or Close returns.
 var errWriteClosed = errf([]error{net.ErrClosed}, "write after CloseWrite: this side of the sealed connection is closed for writing")
 
+// errReadClosed is what a Read after Close returns.
+var errReadClosed = errf([]error{net.ErrClosed}, "read after Close: the sealed connection is closed")
+
 // sealState is the record layer of a sealed Conn. Reading and writing have
 // their own state and lock, so one goroutine may read while another writes.
 type sealState struct {
-	secret  []byte    // the session secret, for deriving in lazily
-	inLabel string    // the label of in
-	inMAC   hash.Hash // an HMAC keyed with secret, until in is derived
+	secret    []byte // the session secret, in secretBuf
+	secretBuf [sha512.Size]byte
+
+	// peerClosed is set once the peer's close record (not close-write)
+	// has arrived: the peer reads nothing more, so this side sends no
+	// close record of its own.
+	peerClosed atomic.Bool
 
 	rmu   sync.Mutex
-	in    *recordCipher // nil until the first Read on a client
-	rbuf  []byte        // rbuf[roff:rend] is received and not yet processed
+	in    *recordCipher // &inC, or nil until the first Read on a client
+	inC   recordCipher
+	rbuf  []byte // rbuf[roff:rend] is received and not yet processed
 	roff  int
 	rend  int
 	rfull bool   // the last read filled rbuf: grow it
 	plain []byte // opened plaintext not yet returned, inside rbuf
-	rerr  error  // sticky: io.EOF after the close record, or a fatal error
+	rerr  error  // sticky: io.EOF after a close record, or a fatal error
 
 	wmu    sync.Mutex
-	out    *recordCipher
+	out    *recordCipher // &outC
+	outC   recordCipher
 	wbuf   []byte
-	werr   error // sticky: a failed write, or errWriteClosed
-	closed bool  // the close record has been sent
+	wsmall [128]byte // wbuf's first backing array: room for small writes
+	werr   error     // sticky: a failed write, or errWriteClosed
+	closed bool      // no more records: a close record has been sent
 }
 
 // startSealed sets up the record layer once the handshake has succeeded in
 // a sealed mode. It runs before the handshake is marked done, so every
 // Read and Write sees c.seal.
 func (c *Conn) startSealed() error {
-	mode := c.state.Mode
-	if !mode.Sealed() || c.seal != nil {
+	if !c.state.Mode.Sealed() || c.seal != nil {
 		return nil
 	}
-	secret, err := c.sessionSecret()
-	if err != nil {
-		return err
-	}
+	k := getKDF(c.state.Suite)
+	defer putKDF(c.state.Suite, k)
+	return c.startSealedWith(k)
+}
+
+// startSealedWith is startSealed with the scratch space of k.
+func (c *Conn) startSealedWith(k *kdf) error {
+	mode, suite := c.state.Mode, c.state.Suite
 	outLabel, inLabel := labelSealedS2C, labelSealedC2S
 	if c.isClient {
 		outLabel, inLabel = labelSealedC2S, labelSealedS2C
 	}
-	mac := hmac.New(c.state.Suite.newHash(), secret)
-	out, err := newRecordCipher(mode, c.state.Suite, secret, mac, outLabel)
-	if err != nil {
-		return errf([]error{err}, "deriving sealed keys: %v", err)
-	}
-	s := &sealState{out: out, secret: secret, inLabel: inLabel, inMAC: mac}
+	s := new(sealState)
+	s.secret = c.deriveSessionSecret(k, s.secretBuf[:0])
+	s.wbuf = s.wsmall[:0]
+	s.outC.init(mode, suite, s.secret, outLabel)
+	s.inC.init(mode, suite, s.secret, inLabel)
+	s.out = &s.outC
+	err := s.outC.setKeys(k)
 	// A client derives its reading keys on its first Read, while the
 	// server works on its first request; a server derives both here,
 	// ahead of the client's proof (see presealServer).
-	if !c.isClient {
-		if s.in, err = newRecordCipher(mode, c.state.Suite, secret, mac, inLabel); err != nil {
-			return errf([]error{err}, "deriving sealed keys: %v", err)
-		}
-		s.inMAC = nil
+	if err == nil && !c.isClient {
+		err = s.inC.setKeys(k)
+		s.in = &s.inC
+	}
+	if err != nil {
+		return sealedKeysErr(err)
 	}
 	c.seal = s
 	return nil
+}
+
+// sealedKeysErr wraps an error of the sealed key schedule.
+func sealedKeysErr(err error) error {
+	return errf([]error{err}, "deriving sealed keys: %v", err)
 }
 
 // presealServer derives a server's record keys while the client's proof is
@@ -199,21 +247,26 @@ func (c *Conn) startSealed() error {
 // expects: the transcript hash, and so the keys, are exactly those of the
 // handshake if it succeeds. If it fails, the handshake drops them.
 func (c *Conn) presealServer(th hash.Hash, proof, key []byte) {
-	cl, ok := th.(hash.Cloner)
-	if !ok || !c.state.Mode.Sealed() {
-		return // startSealed derives the keys after the handshake
-	}
-	h, err := cl.Clone()
-	if err != nil {
+	if !c.state.Mode.Sealed() {
 		return
 	}
-	h.Write([]byte{msgClientFinished})
-	h.Write(proof)
-	c.th, c.key = h.Sum(nil), key
-	if c.startSealed() != nil {
+	k := getKDF(c.state.Suite)
+	defer putKDF(c.state.Suite, k)
+	if !k.copyState(th) {
+		return // startSealed derives the keys after the handshake
+	}
+	k.h.Write(clientFinishedType)
+	k.h.Write(proof)
+	// The handshake puts the same transcript hash in thBuf if it succeeds.
+	c.th, c.key = k.h.Sum(c.thBuf[:0]), key
+	if c.startSealedWith(k) != nil {
 		c.seal = nil
 	}
 }
+
+// clientFinishedType is the type byte of the client's finished message,
+// as a slice for hash.Hash.Write. Nothing may modify it.
+var clientFinishedType = []byte{msgClientFinished}
 
 // isSealed runs the handshake if needed and reports whether the connection
 // is sealed.
@@ -238,12 +291,10 @@ func (c *Conn) sealedRead(p []byte) (int, error) {
 		return 0, nil
 	}
 	if s.in == nil {
-		in, err := newRecordCipher(c.state.Mode, c.state.Suite, s.secret, s.inMAC, s.inLabel)
-		s.inMAC = nil
-		if err != nil {
-			return 0, c.sealedReadFail(errf([]error{err}, "deriving sealed keys: %v", err))
+		if err := s.inC.deriveKeys(); err != nil {
+			return 0, c.sealedReadFail(sealedKeysErr(err))
 		}
-		s.in = in
+		s.in = &s.inC
 	}
 	n := 0
 	for {
@@ -256,9 +307,12 @@ func (c *Conn) sealedRead(p []byte) (int, error) {
 			end := s.roff + recordHeaderLen + h.bodyLen
 			if end <= s.rend {
 				body := s.rbuf[s.roff+recordHeaderLen : end]
-				if h.typ == recordTypeClose {
+				if h.typ != recordTypeData {
 					if _, err := s.in.open(nil, hdr, body); err != nil {
 						return n, c.sealedReadFail(err)
+					}
+					if h.typ == recordTypeClose {
+						s.peerClosed.Store(true)
 					}
 					s.roff = end
 					s.rerr = io.EOF
@@ -304,26 +358,13 @@ func (c *Conn) sealedRead(p []byte) (int, error) {
 // sealedFill reads more of the stream into rbuf, keeping the bytes of a
 // partial record: a Read that times out loses nothing. On a client, the
 // server's verdict byte comes first and is consumed here.
+//
+// Its frame and sealedRead's are kept small, as are the frames of the key
+// schedule: they sit on the stack of a goroutine that is often new, and
+// growing that stack costs more than the cryptography here.
 func (c *Conn) sealedFill() error {
 	s := c.seal
-	if s.roff == s.rend {
-		s.roff, s.rend = 0, 0
-	}
-	need := recordHeaderLen
-	if s.rend-s.roff >= recordHeaderLen {
-		h, _ := parseRecordHeader(s.rbuf[s.roff:s.rend]) // checked by the caller
-		need += h.bodyLen
-	}
-	switch size := len(s.rbuf); {
-	case size < need || s.rfull && size < sealReadBufMax:
-		size = max(need, min(2*size, sealReadBufMax), sealReadBufMin)
-		buf := make([]byte, size)
-		s.rend = copy(buf, s.rbuf[s.roff:s.rend])
-		s.roff, s.rbuf = 0, buf
-	case s.roff+need > size:
-		s.rend = copy(s.rbuf, s.rbuf[s.roff:s.rend])
-		s.roff = 0
-	}
+	s.makeRoom()
 	free := len(s.rbuf) - s.rend
 	n, err := c.conn.Read(s.rbuf[s.rend:])
 	s.rfull = n == free
@@ -345,13 +386,45 @@ func (c *Conn) sealedFill() error {
 		defer c.verdMu.Unlock()
 		return c.verdictReadErr(err)
 	case errors.Is(err, io.EOF):
-		what := "between records"
-		if s.rend > s.roff {
-			what = fmt.Sprintf("%d bytes into a record", s.rend-s.roff)
-		}
-		return c.sealedReadFail(errf([]error{ErrTruncated, io.ErrUnexpectedEOF}, "%s closed the connection %s without a sealed close record, after %d records: the stream was cut short on the way or the peer crashed", c.conn.RemoteAddr(), what, s.in.seq))
+		return c.sealedTruncated()
 	}
 	return err // a deadline or a reset; a deadline keeps the partial record
+}
+
+// makeRoom makes room in rbuf for at least the rest of the record at roff,
+// or a header if there is none, growing rbuf if it is too small or the
+// last read filled it.
+func (s *sealState) makeRoom() {
+	if s.roff == s.rend {
+		s.roff, s.rend = 0, 0
+	}
+	need := recordHeaderLen
+	if s.rend-s.roff >= recordHeaderLen {
+		h, _ := parseRecordHeader(s.rbuf[s.roff:s.rend]) // checked by sealedRead
+		need += h.bodyLen
+	}
+	switch size := len(s.rbuf); {
+	case size < need || s.rfull && size < sealReadBufMax:
+		size = max(need, min(2*size, sealReadBufMax), sealReadBufMin)
+		buf := newReadBuf(size)
+		s.rend = copy(buf, s.rbuf[s.roff:s.rend])
+		putReadBuf(s.rbuf) // s.plain is empty: nothing else refers to it
+		s.roff, s.rbuf, s.plain = 0, buf, nil
+	case s.roff+need > size:
+		s.rend = copy(s.rbuf, s.rbuf[s.roff:s.rend])
+		s.roff = 0
+	}
+}
+
+// sealedTruncated ends the connection whose stream ended without a close
+// record.
+func (c *Conn) sealedTruncated() error {
+	s := c.seal
+	what := "between records"
+	if s.rend > s.roff {
+		what = fmt.Sprintf("%d bytes into a record", s.rend-s.roff)
+	}
+	return c.sealedReadFail(errf([]error{ErrTruncated, io.ErrUnexpectedEOF}, "%s closed the connection %s without a sealed close record, after %d records: the stream was cut short on the way or the peer crashed", c.conn.RemoteAddr(), what, s.in.seq))
 }
 
 // sealedVerdict consumes the server's verdict byte v, the first byte of a
@@ -411,22 +484,28 @@ func (c *Conn) sealedWrite(p []byte) (int, error) {
 			}
 			off += m
 		}
-		_, err := c.conn.Write(buf)
-		if fin != nil {
-			fin = nil
-			if err != nil {
-				s.werr = c.fail(c.pendingErr(err))
-				return 0, s.werr
-			}
+		if _, err := c.conn.Write(buf); err != nil {
+			return sent, c.sealedWriteErr(err, fin != nil)
 		}
-		if err != nil {
-			s.werr = errf([]error{err}, "sealed write to %s failed, the connection can no longer be written: %v", c.conn.RemoteAddr(), err)
-			return sent, s.werr
-		}
+		fin = nil
 		sent += chunk
 		p = p[chunk:]
 	}
 	return sent, nil
+}
+
+// sealedWriteErr makes err, from writing records behind the pending
+// handshake message if pending is set, stick to the connection's writes,
+// and returns it. A handshake message that was not sent fails the
+// connection.
+func (c *Conn) sealedWriteErr(err error, pending bool) error {
+	s := c.seal
+	if pending {
+		s.werr = c.fail(c.pendingErr(err))
+	} else {
+		s.werr = errf([]error{err}, "sealed write to %s failed, the connection can no longer be written: %v", c.conn.RemoteAddr(), err)
+	}
+	return s.werr
 }
 
 // writeBuf returns the write buffer, empty, with room for n bytes.
@@ -437,9 +516,17 @@ func (s *sealState) writeBuf(n int) []byte {
 	return s.wbuf[:0]
 }
 
-// sendClose sends the authenticated close record, behind a client's pending
-// proof, and closes this side for writing. Called with wmu held.
-func (c *Conn) sendClose() error {
+// sendClose sends the authenticated close record of type typ
+// (recordTypeCloseWrite or recordTypeClose), behind the pending handshake
+// message (a client's proof, a server's verdict), and closes this side for
+// writing. It sends nothing once the peer's close record has arrived: the
+// peer reads nothing more, and bytes sent to a closed socket only provoke a
+// reset. Called with wmu held.
+//
+// The close record of Close goes out with the FIN when it can (see
+// sendBeforeFIN), and otherwise waits at most sealCloseTimeout for a peer
+// that does not read.
+func (c *Conn) sendClose(typ byte) error {
 	s := c.seal
 	if s.closed {
 		return nil
@@ -455,10 +542,22 @@ func (c *Conn) sendClose() error {
 		fin, c.pending = c.pending, nil
 		c.hasPending.Store(false)
 	}
+	if s.peerClosed.Load() {
+		// Only a server can have a message pending here (a client's proof
+		// precedes every record the server sends): its verdict, which a
+		// client that has closed will not read either.
+		return nil
+	}
 	buf := append(s.writeBuf(len(fin)+recordHeaderLen+recordTagLen), fin...)
-	buf, err := s.out.seal(buf, recordTypeClose, nil)
+	buf, err := s.out.seal(buf, typ, nil)
 	if err != nil {
 		return err
+	}
+	if typ == recordTypeClose {
+		if buf = buf[sendBeforeFIN(c.conn, buf):]; len(buf) == 0 {
+			return nil
+		}
+		c.conn.SetWriteDeadline(time.Now().Add(sealCloseTimeout))
 	}
 	if _, err := c.conn.Write(buf); err != nil {
 		return errf([]error{err}, "sending the sealed close record to %s: %v", c.conn.RemoteAddr(), err)
@@ -466,14 +565,14 @@ func (c *Conn) sendClose() error {
 	return nil
 }
 
-// sealedCloseWrite is CloseWrite in a sealed mode: it sends the close
-// record, so the peer reads io.EOF, and then shuts down the writing side of
-// the underlying connection if it can. Half-close works even over
-// connections that cannot shut down one side, such as net.Pipe.
+// sealedCloseWrite is CloseWrite in a sealed mode: it sends the
+// close-write record, so the peer reads io.EOF, and then shuts down the
+// writing side of the underlying connection if it can. Half-close works
+// even over connections that cannot shut down one side, such as net.Pipe.
 func (c *Conn) sealedCloseWrite() error {
 	s := c.seal
 	s.wmu.Lock()
-	err := c.sendClose()
+	err := c.sendClose(recordTypeCloseWrite)
 	s.wmu.Unlock()
 	if err != nil {
 		return err
@@ -486,19 +585,25 @@ func (c *Conn) sealedCloseWrite() error {
 
 // sealedClose sends the close record before Close closes the underlying
 // connection, unless a Write is in progress: a Close that races a Write is
-// taken as a way to abort it, as crypto/tls does. It waits at most
-// sealCloseTimeout for a peer that does not read.
+// taken as a way to abort it, as crypto/tls does. It also returns the read
+// buffer to its pool, unless a Read is in progress.
 func (c *Conn) sealedClose() {
 	s := c.seal
+	if s.rmu.TryLock() {
+		// A later Read takes rmu and stops at rerr: nothing touches the
+		// buffer after it is returned. An error other than io.EOF stays.
+		if s.rerr == nil || s.rerr == io.EOF {
+			s.rerr = errReadClosed
+		}
+		putReadBuf(s.rbuf)
+		s.rbuf, s.plain, s.roff, s.rend = nil, nil, 0, 0
+		s.rmu.Unlock()
+	}
 	if !s.wmu.TryLock() {
 		return
 	}
 	defer s.wmu.Unlock()
-	if s.closed {
-		return
-	}
-	c.conn.SetWriteDeadline(time.Now().Add(sealCloseTimeout))
-	c.sendClose()
+	c.sendClose(recordTypeClose)
 }
 
 // sealedReadFrom is ReadFrom in a sealed mode: the bytes go through the

@@ -224,3 +224,26 @@ func (p *sealedProxy) pump(src, dst net.Conn, dir int) {
 		}
 	}
 }
+
+// wireRecordTypes returns the types of the records in one direction of
+// the stream the proxy forwarded (dir 0 is client to server), after the
+// handshake messages.
+func wireRecordTypes(t testing.TB, wire []byte, dir int) []byte {
+	t.Helper()
+	size, skip := clientHelloSize, 1+32 // the client's finished message
+	if dir == 1 {
+		size, skip = serverHelloSize, 1 // the verdict
+	}
+	n, err := size(wire)
+	require.NoError(t, err)
+	wire = wire[n+skip:]
+	var types []byte
+	for len(wire) > 0 {
+		require.GreaterOrEqual(t, len(wire), recordHeaderLen, "a partial record header at the end")
+		h, err := parseRecordHeader(wire)
+		require.NoError(t, err)
+		types = append(types, h.typ)
+		wire = wire[recordHeaderLen+h.bodyLen:]
+	}
+	return types
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -616,4 +617,207 @@ func TestSealedConcurrentCloseSendsCloseRecord(t *testing.T) {
 		require.NotErrorIs(t, err, ErrTruncated, "round %d", i)
 		s.Close()
 	}
+}
+
+// TestSealedCloseAnswersNoCloseRecord checks the two close records: Close
+// sends the close record (the sender reads nothing more), so the peer's
+// own Close sends none, where it would only hit a closed socket and
+// provoke a reset; CloseWrite sends the close-write record, so the peer,
+// whose reply is still read, ends its stream with a close record of its
+// own. A proxy records which records cross.
+func TestSealedCloseAnswersNoCloseRecord(t *testing.T) {
+	for _, halfClose := range []bool{false, true} {
+		t.Run(map[bool]string{false: "Close", true: "CloseWrite"}[halfClose], func(t *testing.T) {
+			ln := sealedListen(t, WithSealed())
+			p := startSealedProxy(t, ln.Addr().String(), proxyPlan{})
+			c := sealedDial(t, p.addr(), WithSealed())
+			_, err := c.Write([]byte("ping"))
+			require.NoError(t, err)
+			s := sealedAccept(t, ln)
+			got := make([]byte, 4)
+			_, err = io.ReadFull(s, got)
+			require.NoError(t, err)
+			_, err = s.Write([]byte("pong"))
+			require.NoError(t, err)
+			_, err = io.ReadFull(c, got)
+			require.NoError(t, err)
+			assert.Equal(t, "pong", string(got))
+
+			if halfClose {
+				require.NoError(t, c.CloseWrite())
+			} else {
+				require.NoError(t, c.Close())
+			}
+			rest, err := readAllTimeout(t, s, 5*time.Second)
+			require.NoError(t, err, "the server reads a clean io.EOF")
+			assert.Empty(t, rest)
+			if halfClose {
+				_, err = s.Write([]byte("last"))
+				require.NoError(t, err)
+			}
+			require.NoError(t, s.Close())
+			if halfClose {
+				rest, err = readAllTimeout(t, c, 5*time.Second)
+				require.NoError(t, err, "the client reads the reply and a clean io.EOF")
+				assert.Equal(t, "last", string(rest))
+				require.NoError(t, c.Close())
+			}
+
+			wire := p.wait()
+			if halfClose {
+				assert.Equal(t, []byte{recordTypeData, recordTypeCloseWrite}, wireRecordTypes(t, wire[0], 0), "client to server")
+				assert.Equal(t, []byte{recordTypeData, recordTypeData, recordTypeClose}, wireRecordTypes(t, wire[1], 1), "server to client")
+			} else {
+				assert.Equal(t, []byte{recordTypeData, recordTypeClose}, wireRecordTypes(t, wire[0], 0), "client to server")
+				assert.Equal(t, []byte{recordTypeData}, wireRecordTypes(t, wire[1], 1), "server to client: no close record after the client's")
+			}
+		})
+	}
+}
+
+// TestSealedHalfCloseStillDetectsTruncation checks that after CloseWrite
+// the reply is still protected against truncation: a server whose stream
+// ends without a close record is reported as ErrTruncated, not io.EOF.
+func TestSealedHalfCloseStillDetectsTruncation(t *testing.T) {
+	ln := sealedListen(t, WithSealed())
+	c, s := sealedPair(t, ln, "", WithSealed())
+	_, err := c.Write([]byte("request"))
+	require.NoError(t, err)
+	require.NoError(t, c.CloseWrite())
+	req, err := readAllTimeout(t, s, 5*time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, "request", string(req))
+	_, err = s.Write([]byte("partial"))
+	require.NoError(t, err)
+	// The stream ends without the server's close record, as when someone
+	// on the path cuts it.
+	require.NoError(t, s.NetConn().Close())
+	got, err := readAllTimeout(t, c, 5*time.Second)
+	assert.Equal(t, "partial", string(got))
+	assert.ErrorIs(t, err, ErrTruncated)
+}
+
+// TestSealedReadAfterClose checks that a Read after Close fails with
+// net.ErrClosed instead of returning plaintext left in the read buffer,
+// which Close hands back to a pool.
+func TestSealedReadAfterClose(t *testing.T) {
+	ln := sealedListen(t, WithSealed())
+	c, s := sealedPair(t, ln, "", WithSealed())
+	_, err := s.Write(pattern(100, 1))
+	require.NoError(t, err)
+	got := make([]byte, 10)
+	_, err = io.ReadFull(c, got) // 90 bytes of the record stay opened
+	require.NoError(t, err)
+	assert.Equal(t, pattern(100, 1)[:10], got)
+	require.NoError(t, c.Close())
+	n, err := c.Read(got)
+	assert.Zero(t, n)
+	assert.ErrorIs(t, err, net.ErrClosed)
+}
+
+// TestSealedReadRacesClose closes connections while another goroutine
+// reads them, for the race detector: the read buffer goes back to its pool
+// only when no Read can touch it.
+func TestSealedReadRacesClose(t *testing.T) {
+	ln := sealedListen(t, WithSealed())
+	for i := range 20 {
+		c, s := sealedPair(t, ln, "", WithSealed())
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			for {
+				if _, err := s.Write(pattern(3000, byte(i))); err != nil {
+					return
+				}
+			}
+		})
+		read := make(chan struct{})
+		wg.Go(func() {
+			buf := make([]byte, 1000)
+			for j := 0; ; j++ {
+				if j == 5 {
+					close(read)
+				}
+				if _, err := c.Read(buf); err != nil {
+					if j < 5 {
+						close(read)
+					}
+					return
+				}
+			}
+		})
+		<-read
+		require.NoError(t, c.Close())
+		s.Close()
+		wg.Wait()
+	}
+}
+
+// fillSendBuffer writes to c until the kernel takes no more, because the
+// peer does not read.
+func fillSendBuffer(t testing.TB, c net.Conn) {
+	t.Helper()
+	chunk := make([]byte, 64<<10)
+	require.NoError(t, c.SetWriteDeadline(time.Now().Add(300*time.Millisecond)))
+	for {
+		if _, err := c.Write(chunk); err != nil {
+			require.ErrorIs(t, err, os.ErrDeadlineExceeded)
+			break
+		}
+	}
+	require.NoError(t, c.SetWriteDeadline(time.Time{}))
+}
+
+// TestSendBeforeFIN checks the Linux shortcut for Close's close record:
+// the bytes are held and go out with the FIN, nothing is written to other
+// connections, and a full send buffer never makes it block.
+func TestSendBeforeFIN(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	assert.Zero(t, sendBeforeFIN(a, []byte("pipe")))
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	pair := func() (net.Conn, net.Conn) {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		require.NoError(t, err)
+		s, err := ln.Accept()
+		require.NoError(t, err)
+		t.Cleanup(func() { c.Close(); s.Close() })
+		return c, s
+	}
+	c, s := pair()
+	n := sendBeforeFIN(c, []byte("held"))
+	if runtime.GOOS != "linux" {
+		assert.Zero(t, n)
+		return
+	}
+	assert.Equal(t, 4, n)
+	require.NoError(t, c.Close())
+	got, err := readAllTimeout(t, s, 5*time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, "held", string(got))
+
+	c, _ = pair()
+	fillSendBuffer(t, c)
+	start := time.Now()
+	assert.LessOrEqual(t, sendBeforeFIN(c, pattern(100<<10, 1)), 100<<10)
+	assert.Less(t, time.Since(start), time.Second)
+}
+
+// TestSealedCloseStalledPeer checks that Close returns, within about
+// sealCloseTimeout, when the peer does not read: the close record goes
+// into the kernel's queue behind the unread bytes, or Close gives up on it.
+func TestSealedCloseStalledPeer(t *testing.T) {
+	ln := sealedListen(t, WithSealed())
+	c, s := sealedPair(t, ln, "", WithSealed())
+	_, err := s.Write([]byte("x"))
+	require.NoError(t, err)
+	_, err = io.ReadFull(c, make([]byte, 1)) // the verdict too
+	require.NoError(t, err)
+	fillSendBuffer(t, c.NetConn()) // bytes the server never reads
+	start := time.Now()
+	c.Close()
+	assert.Less(t, time.Since(start), 3*sealCloseTimeout)
 }
