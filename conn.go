@@ -132,6 +132,11 @@ var aLongTimeAgo = time.Unix(1, 0)
 
 func (c *Conn) handshake(ctx context.Context) error {
 	start := time.Now()
+	if c.watched && !c.track.start.IsZero() {
+		// The listener's watchdog counts the timeout from the accept (set
+		// before this goroutine started): so does the reported duration.
+		start = c.track.start
+	}
 	if err := ctx.Err(); err != nil {
 		c.conn.Close()
 		cause := []error{err}
