@@ -34,9 +34,10 @@ import (
 
 // Benchmark kinds a variant can take part in.
 const (
-	kindConnect = 1 << iota // connect, authenticate, 1-byte echo, close
-	kindBulk                // 64 MiB one way over one connection
-	kindProxy               // io.Copy between two connections of the variant
+	kindConnect   = 1 << iota // connect, authenticate, 1-byte echo, close
+	kindBulk                  // 64 MiB one way over one connection
+	kindProxy                 // io.Copy between two connections of the variant
+	kindHandshake             // connect and authenticate only, then close the socket
 )
 
 // benchVariant is one way of connecting. setup builds what the variant
@@ -62,10 +63,10 @@ type benchEndpoint struct {
 // benchVariants lists the variants in report order. Add a variant by
 // appending to it from an init function in another _test.go file.
 var benchVariants = []benchVariant{
-	{name: "tcp", kinds: kindConnect | kindBulk | kindProxy, setup: setupTCP},
+	{name: "tcp", kinds: kindConnect | kindBulk | kindProxy | kindHandshake, setup: setupTCP},
 	{name: "tcp-1rtt", kinds: kindConnect, setup: setupTCPRoundTrip},
-	{name: "auth", kinds: kindConnect | kindBulk | kindProxy, setup: setupAuth},
-	{name: "sealed", kinds: kindConnect | kindBulk | kindProxy, setup: func(tb testing.TB) benchEndpoint {
+	{name: "auth", kinds: kindConnect | kindBulk | kindProxy | kindHandshake, setup: setupAuth},
+	{name: "sealed", kinds: kindConnect | kindBulk | kindProxy | kindHandshake, setup: func(tb testing.TB) benchEndpoint {
 		return authEndpoint(tb, WithKey(benchKey), WithSealed())
 	}},
 	{name: "tls13", kinds: kindConnect | kindBulk, setup: func(tb testing.TB) benchEndpoint { return setupTLS(tb, false) }},

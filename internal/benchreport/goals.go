@@ -133,11 +133,17 @@ var goals = []goal{
 		},
 	},
 	{
-		name:   "sealed connect+echo vs auth-only",
-		text:   "the sealed mode's connect, authenticate, 1-byte echo and close against auth-only (goal: handshake cost within 5%)",
+		name:   "sealed handshake vs auth-only",
+		text:   "the sealed mode's connect and handshake (both sides' whole key schedule; no data, no close record) against auth-only (goal: handshake cost within 5%); the detail adds the whole connect, 1-byte echo and close",
 		atMost: true, limit: 1.05, unit: "x",
 		value: func(r *results) (float64, string, error) {
-			return ratio(r, "Connect/sealed", "Connect/auth", "ns/op")
+			v, d, err := ratio(r, "Handshake/sealed", "Handshake/auth", "ns/op")
+			if err == nil {
+				if whole, _, err := ratio(r, "Connect/sealed", "Connect/auth", "ns/op"); err == nil {
+					d += fmt.Sprintf("; connect, 1-byte echo and close: %.2fx", whole)
+				}
+			}
+			return v, d, err
 		},
 	},
 	{

@@ -183,7 +183,7 @@ func writeFile(path string, data []byte) error {
 // benchtime each takes.
 func benchGroups(o options) [][2]string {
 	return [][2]string{
-		{"^BenchmarkConnect(Parallel4)?$", o.benchtime},
+		{"^Benchmark(Connect|ConnectParallel4|Handshake)$", o.benchtime},
 		{"^Benchmark(Bulk|Proxy)$", o.bulktime},
 	}
 }
