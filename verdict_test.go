@@ -46,6 +46,16 @@ func TestServerVerdictTiming(t *testing.T) {
 			want: "\x06",
 		},
 		{
+			name: "at half-close, when the server never writes",
+			serve: func(c net.Conn) {
+				if _, err := io.ReadFull(c, make([]byte, 4)); err == nil {
+					c.(*Conn).CloseWrite()
+					io.Copy(io.Discard, c) // until the client closes
+				}
+			},
+			want: "\x06",
+		},
+		{
 			name: "at once, when the client waits for it",
 			wait: true,
 			serve: func(c net.Conn) {
@@ -89,6 +99,7 @@ func TestServerVerdictTiming(t *testing.T) {
 			got, err := io.ReadAll(a.conn)
 			require.NoError(t, err)
 			require.Equal(t, tc.want, string(got))
+			a.conn.Close()
 		})
 	}
 }
