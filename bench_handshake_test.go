@@ -113,11 +113,5 @@ func deriveReadingKeys(c net.Conn) error {
 	s := ac.seal
 	s.rmu.Lock()
 	defer s.rmu.Unlock()
-	if s.in == nil {
-		if err := s.inC.deriveKeys(); err != nil {
-			return err
-		}
-		s.in = &s.inC
-	}
-	return nil
+	return s.deriveIn()
 }

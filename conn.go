@@ -443,33 +443,22 @@ func (c *Conn) readWithVerdict(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	// A small read goes through a buffer one byte longer than p, so that
+	// it takes the verdict and up to len(p) bytes behind it in one system
+	// call: a 1-byte read would otherwise take the verdict alone.
+	buf := p
 	if len(p) < smallFirstRead {
-		// Read the verdict and up to len(p) bytes behind it in one system
-		// call: a 1-byte read would otherwise take the verdict alone.
-		var b [smallFirstRead]byte
-		n, err := c.conn.Read(b[:len(p)+1])
-		for n == 0 {
-			if err != nil {
-				return 0, c.verdictReadErr(err)
-			}
-			n, err = c.conn.Read(b[:len(p)+1])
-		}
-		if verr := c.verdict(b[0]); verr != nil {
-			return 0, verr
-		}
-		n = copy(p, b[1:n])
-		if n > 0 || err != nil {
-			return n, err
-		}
-		return c.conn.Read(p)
+		hb := hsBufs.Get().(*[hsBufLen]byte)
+		defer hsBufs.Put(hb)
+		buf = hb[:len(p)+1]
 	}
 	for {
-		n, err := c.conn.Read(p)
+		n, err := c.conn.Read(buf)
 		if n > 0 {
-			if verr := c.verdict(p[0]); verr != nil {
+			if verr := c.verdict(buf[0]); verr != nil {
 				return 0, verr
 			}
-			n = copy(p, p[1:n])
+			n = copy(p, buf[1:n])
 			if n > 0 || err != nil {
 				return n, err
 			}
@@ -482,7 +471,7 @@ func (c *Conn) readWithVerdict(p []byte) (int, error) {
 }
 
 // smallFirstRead is the size under which the first Read goes through a
-// buffer on the stack, one byte longer than the caller's.
+// pooled buffer, one byte longer than the caller's.
 const smallFirstRead = 64
 
 // readVerdict reads exactly the verdict byte, for paths that hand the raw

@@ -235,6 +235,19 @@ func (c *Conn) startSealedWith(k *kdf) error {
 	return nil
 }
 
+// deriveIn derives the reading keys if they are not yet: a client does on
+// its first Read. Called with rmu held.
+func (s *sealState) deriveIn() error {
+	if s.in != nil {
+		return nil
+	}
+	if err := s.inC.deriveKeys(); err != nil {
+		return err
+	}
+	s.in = &s.inC
+	return nil
+}
+
 // sealedKeysErr wraps an error of the sealed key schedule.
 func sealedKeysErr(err error) error {
 	return errf([]error{err}, "deriving sealed keys: %v", err)
@@ -290,11 +303,8 @@ func (c *Conn) sealedRead(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	if s.in == nil {
-		if err := s.inC.deriveKeys(); err != nil {
-			return 0, c.sealedReadFail(sealedKeysErr(err))
-		}
-		s.in = &s.inC
+	if err := s.deriveIn(); err != nil {
+		return 0, c.sealedReadFail(sealedKeysErr(err))
 	}
 	n := 0
 	for {
