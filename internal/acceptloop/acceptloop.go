@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -53,6 +54,8 @@ type Loop[P any, C io.Closer] struct {
 	stopMsg, retryMsg string
 
 	ready chan C        // handshaken connections, handed to Accept
+	work  chan P        // raw connections, handed to an idle worker
+	idle  atomic.Int32  // workers waiting on work
 	done  chan struct{} // closed by Close
 	ctx   context.Context
 	stop  context.CancelFunc
@@ -77,6 +80,7 @@ func New[P any, C io.Closer](inner net.Listener, maxHandshakes int, h Hooks[P, C
 		stopMsg:  h.Prefix + "accept failed; the listener stops",
 		retryMsg: h.Prefix + "accept failed; retrying",
 		ready:    make(chan C),
+		work:     make(chan P),
 		done:     make(chan struct{}),
 		ctx:      ctx,
 		stop:     stop,
@@ -180,14 +184,46 @@ func (l *Loop[P, C]) acceptLoop() {
 		}
 		backoff = 0
 		p := l.h.Start(raw)
-		l.wg.Add(1)
-		go l.serve(p)
+		// An idle worker takes the connection if one is waiting; otherwise
+		// a new one starts.
+		select {
+		case l.work <- p:
+		default:
+			l.wg.Add(1)
+			go l.worker(p)
+		}
+	}
+}
+
+// maxIdleWorkers is how many handshake goroutines wait for the next
+// connection once their own has been handed to Accept. A worker that
+// waits keeps the stack its handshake grew, so the next handshake neither
+// starts a goroutine nor copies its stack as it deepens; more than a few
+// are only needed under bursts, and those workers end.
+const maxIdleWorkers = 4
+
+// worker handshakes connections and queues them for Accept: first p, then
+// whatever the accept loop hands it while it is one of the idle workers.
+func (l *Loop[P, C]) worker(p P) {
+	defer l.wg.Done()
+	for {
+		l.serve(p)
+		if l.idle.Add(1) > maxIdleWorkers {
+			l.idle.Add(-1)
+			return
+		}
+		select {
+		case p = <-l.work:
+			l.idle.Add(-1)
+		case <-l.done:
+			l.idle.Add(-1)
+			return
+		}
 	}
 }
 
 // serve handshakes one connection and queues it for Accept.
 func (l *Loop[P, C]) serve(p P) {
-	defer l.wg.Done()
 	defer l.sem.Release(1)
 	c, err := l.h.Handshake(l.ctx, p)
 	if err != nil {
