@@ -82,6 +82,13 @@ type Conn struct {
 	needVerdict atomic.Bool
 	fatal       atomic.Pointer[error] // set when the server rejected us
 
+	// Server only: application bytes that arrived behind the client's
+	// proof and were read with it, not yet handed to the application
+	// (see early.go). verdMu guards them; a server has no verdict to read.
+	early    []byte
+	earlyBuf *[pooledReadBufLen]byte
+	hasEarly atomic.Bool
+
 	dlMu    sync.Mutex
 	readDL  time.Time
 	writeDL time.Time
@@ -183,6 +190,7 @@ func (c *Conn) handshake(ctx context.Context) error {
 	}
 	if err == nil {
 		err = c.startSealed()
+		c.sealEarly()
 	}
 	if stop != nil {
 		stop()
@@ -198,6 +206,7 @@ func (c *Conn) handshake(ctx context.Context) error {
 		err = c.explain(ctx, err, ours, time.Since(start))
 		c.conn.Close()
 		c.seal = nil // keys a server derived ahead of a proof that failed
+		c.dropEarly()
 	} else {
 		c.dlMu.Lock()
 		switch {
@@ -343,6 +352,11 @@ func (c *Conn) Read(p []byte) (int, error) {
 	}
 	if c.needVerdict.Load() {
 		return c.readWithVerdict(p)
+	}
+	if c.hasEarly.Load() {
+		if n, ok := c.readEarly(p); ok {
+			return n, nil
+		}
 	}
 	return c.conn.Read(p)
 }
@@ -599,7 +613,9 @@ func (c *Conn) close() error {
 	// sends it in front of its first data or when it closes, so an unread
 	// verdict means unread data or a server that has gone: closing with it
 	// unread resets the connection exactly when plain TCP would.
-	return c.conn.Close()
+	err := c.conn.Close()
+	c.dropEarly()
+	return err
 }
 
 // CloseWrite shuts down the writing side of the underlying connection, if
@@ -643,17 +659,25 @@ func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
 	if c.seal != nil {
 		return c.sealedReadFrom(r)
 	}
+	var early int64
 	if src, ok := r.(*Conn); ok && !src.isSealed() {
 		raw, err := src.rawReader()
 		if err != nil {
 			return 0, err
 		}
+		if early, err = src.writeEarly(c.conn); err != nil {
+			return early, err
+		}
 		r = raw
 	}
+	var n int64
+	var err error
 	if rf, ok := c.conn.(io.ReaderFrom); ok {
-		return rf.ReadFrom(r)
+		n, err = rf.ReadFrom(r)
+	} else {
+		n, err = io.Copy(writerOnly{c.conn}, r)
 	}
-	return io.Copy(writerOnly{c.conn}, r)
+	return early + n, err
 }
 
 // WriteTo copies from the connection to w until EOF. It lets io.Copy reach
@@ -666,13 +690,22 @@ func (c *Conn) WriteTo(w io.Writer) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if dst, ok := w.(*Conn); ok {
-		return dst.ReadFrom(raw)
+	early, err := c.writeEarly(w)
+	if err != nil {
+		return early, err
 	}
-	if wt, ok := raw.(io.WriterTo); ok {
-		return wt.WriteTo(w)
+	var n int64
+	switch dst, _ := w.(*Conn); {
+	case dst != nil:
+		n, err = dst.ReadFrom(raw)
+	default:
+		if wt, ok := raw.(io.WriterTo); ok {
+			n, err = wt.WriteTo(w)
+		} else {
+			n, err = io.Copy(w, readerOnly{raw})
+		}
 	}
-	return io.Copy(w, readerOnly{raw})
+	return early + n, err
 }
 
 // rawReader readies the connection for reading straight from the
@@ -723,8 +756,10 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 
 // NetConn returns the underlying connection. Reading or writing it directly
 // bypasses the pending handshake message (a client's proof, a server's
-// verdict) and, on a client, the verdict still to be read: use it for
-// inspection and socket options, not for data.
+// verdict), on a client the verdict still to be read, and on a server the
+// first application bytes, which arrived with the client's proof and wait
+// in the Conn for its first Read: use it for inspection and socket
+// options, not for data.
 func (c *Conn) NetConn() net.Conn { return c.conn }
 
 // ConnectionState returns what the handshake established. It is cheap and

@@ -213,13 +213,24 @@ func (c *Conn) serverHandshake() error {
 		c.presealServer(th, want, key)
 	}
 
-	fin := want[len(want):][: 1+size : 1+size]
-	if _, err := io.ReadFull(c.conn, fin); err != nil {
+	// The proof is read together with whatever the client sent behind it
+	// that has arrived, so a client's proof and its first request cost
+	// one read. Those early bytes are application data (or records) and
+	// reach the application only if the proof verifies (keepEarly).
+	rb := readBufs.Get().(*[pooledReadBufLen]byte)
+	got, err := io.ReadAtLeast(c.conn, rb[:], 1+size)
+	defer func() {
+		if rb != nil {
+			putReadBuf(rb[:])
+		}
+	}()
+	if err != nil {
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
 			return errf([]error{ErrProtocol, io.ErrUnexpectedEOF}, "client %s (key ID %q) closed the connection before sending its proof", c.conn.RemoteAddr(), ch.keyID)
 		}
 		return &shortRead{err: err, got: 1}
 	}
+	fin := rb[: 1+size : 1+size]
 	switch fin[0] {
 	case msgClientFinished, msgClientFinishedWait:
 	case msgClientAlert:
@@ -254,6 +265,10 @@ func (c *Conn) serverHandshake() error {
 	th.Write(fin)
 	c.th = th.Sum(c.thBuf[:0])
 	c.key = key
+	if got > len(fin) {
+		c.keepEarly(rb, len(fin), got)
+		rb = nil
+	}
 	return nil
 }
 
