@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"io"
 	"net"
 	"sync"
 	"testing"
@@ -44,7 +43,9 @@ func benchHandshake(b *testing.B, ep benchEndpoint) {
 	}
 	// The server closes only the TCP connection under each accepted one:
 	// a Conn's Close would send what closing costs (a pending verdict, a
-	// sealed close record), which is not the handshake.
+	// sealed close record), which is not the handshake. It closes before
+	// the client does, so that it holds the TIME_WAIT state (see
+	// benchEchoOnce).
 	accepted := make(chan struct{}, 1)
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -56,11 +57,8 @@ func benchHandshake(b *testing.B, ep benchEndpoint) {
 				return
 			}
 			wg.Go(func() {
+				rawConn(c).Close()
 				accepted <- struct{}{}
-				raw := rawConn(c)
-				raw.SetReadDeadline(time.Now().Add(10 * time.Second))
-				io.Copy(io.Discard, raw) // until the client closes
-				raw.Close()
 			})
 		}
 	})
