@@ -138,11 +138,12 @@ func (c *Conn) HandshakeContext(ctx context.Context) error {
 var aLongTimeAgo = time.Unix(1, 0)
 
 func (c *Conn) handshake(ctx context.Context) error {
-	start := time.Now()
-	if c.watched && !c.track.start.IsZero() {
-		// The listener's watchdog counts the timeout from the accept (set
-		// before this goroutine started): so does the reported duration.
-		start = c.track.start
+	// The listener's watchdog counts the timeout from the accept (set
+	// before the handshake's goroutine took the connection): so does the
+	// reported duration.
+	start := c.track.start
+	if !c.watched || start.IsZero() {
+		start = time.Now()
 	}
 	if err := ctx.Err(); err != nil {
 		c.conn.Close()

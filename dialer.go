@@ -40,10 +40,14 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 	return c, nil
 }
 
+// defaultNetDialer dials for a Dialer without WithNetDialer. net.Dialer's
+// methods do not modify it, so one serves every Dialer.
+var defaultNetDialer net.Dialer
+
 func (d *Dialer) dial(ctx context.Context, network, address string) (*Conn, error) {
 	nd := d.cfg.netDialer
 	if nd == nil {
-		nd = &net.Dialer{}
+		nd = &defaultNetDialer
 	}
 	raw, err := nd.DialContext(ctx, network, address)
 	if err != nil {
