@@ -5,16 +5,19 @@ import "io"
 // A server reads the client's proof together with whatever the client sent
 // behind it that has already arrived, usually its first request: one read
 // instead of two. Those bytes wait in the Conn, in a pooled buffer, for the
-// application's first Read (or io.Copy), and the buffer goes back to the
-// pool once they have been read or the Conn is closed. In a sealed mode
+// application's first Read (or io.Copy), in a pooled buffer that goes
+// back to the pool once they have been read or the Conn is closed. The
+// read itself goes into the handshake's own buffer, so a handshake waiting
+// for a proof holds no more memory than before. In a sealed mode
 // they are the first records, and start the record layer's read buffer
 // instead (sealEarly). Nothing reaches the application before the proof
 // has verified: a failed handshake drops them with the connection.
 
-// keepEarly keeps buf[from:to], read behind the client's proof, for the
-// application. It takes buf over.
-func (c *Conn) keepEarly(buf *[pooledReadBufLen]byte, from, to int) {
-	c.earlyBuf, c.early = buf, buf[from:to]
+// keepEarly keeps a copy of b, the bytes read behind the client's proof,
+// for the application.
+func (c *Conn) keepEarly(b []byte) {
+	buf := readBufs.Get().(*[pooledReadBufLen]byte)
+	c.earlyBuf, c.early = buf, buf[:copy(buf[:], b)]
 	c.hasEarly.Store(true)
 }
 
@@ -26,9 +29,7 @@ func (c *Conn) sealEarly() {
 		return
 	}
 	s := c.seal
-	s.rbuf = c.earlyBuf[:]
-	s.roff = len(s.rbuf) - cap(c.early) // c.early runs to the buffer's end
-	s.rend = s.roff + len(c.early)
+	s.rbuf, s.roff, s.rend = c.earlyBuf[:], 0, len(c.early)
 	c.earlyBuf, c.early = nil, nil
 	c.hasEarly.Store(false)
 }

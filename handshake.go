@@ -20,8 +20,13 @@ var errDeadline = os.ErrDeadlineExceeded
 const hsBufLen = 1024
 
 // The largest layout (the server's, with SHA-512): client hello, server
-// hello and proof, hash, expected proof, finished.
-const _ = uint(hsBufLen - (maxClientHello + maxServerHello + 2*64 + maxFinished))
+// hello and proof, hash, expected proof, finished, and room behind it for
+// the first application bytes read with the finished message.
+const _ = uint(hsBufLen - (maxClientHello + maxServerHello + 2*64 + maxFinished + minEarlyRoom))
+
+// minEarlyRoom is the least room a server's handshake buffer leaves for
+// application bytes read together with the client's proof.
+const minEarlyRoom = 256
 
 // hsBufs pools handshake buffers: a handshake needs no allocation for its
 // messages.
@@ -214,23 +219,19 @@ func (c *Conn) serverHandshake() error {
 	}
 
 	// The proof is read together with whatever the client sent behind it
-	// that has arrived, so a client's proof and its first request cost
-	// one read. Those early bytes are application data (or records) and
-	// reach the application only if the proof verifies (keepEarly).
-	rb := readBufs.Get().(*[pooledReadBufLen]byte)
-	got, err := io.ReadAtLeast(c.conn, rb[:], 1+size)
-	defer func() {
-		if rb != nil {
-			putReadBuf(rb[:])
-		}
-	}()
+	// that has arrived and fits in the rest of buf (at least 414 bytes),
+	// so a client's proof and a small first request cost one read. Those
+	// early bytes are application data (or records) and reach the
+	// application only if the proof verifies (keepEarly).
+	in := want[len(want):cap(want)]
+	got, err := io.ReadAtLeast(c.conn, in, 1+size)
 	if err != nil {
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
 			return errf([]error{ErrProtocol, io.ErrUnexpectedEOF}, "client %s (key ID %q) closed the connection before sending its proof", c.conn.RemoteAddr(), ch.keyID)
 		}
 		return &shortRead{err: err, got: 1}
 	}
-	fin := rb[: 1+size : 1+size]
+	fin := in[: 1+size : 1+size]
 	switch fin[0] {
 	case msgClientFinished, msgClientFinishedWait:
 	case msgClientAlert:
@@ -266,8 +267,7 @@ func (c *Conn) serverHandshake() error {
 	c.th = th.Sum(c.thBuf[:0])
 	c.key = key
 	if got > len(fin) {
-		c.keepEarly(rb, len(fin), got)
-		rb = nil
+		c.keepEarly(in[len(fin):got])
 	}
 	return nil
 }
