@@ -1,8 +1,10 @@
 // Package acceptloop holds the accept machinery that auth.AuthListener and
 // mpcompat.Listener share: a background loop that accepts raw connections
 // while a semaphore allows, backs off on temporary errors, stops on a
-// permanent one, handshakes each connection on its own goroutine and hands
-// the connections that passed to Accept through an unbuffered channel.
+// permanent one, handshakes each connection on a goroutine of its own (a
+// few of which wait for the next connection once done, see worker) and
+// hands the connections that passed to Accept through an unbuffered
+// channel.
 package acceptloop
 
 import (
