@@ -233,6 +233,18 @@ func FuzzServerHandshake(f *testing.F) {
 			st := s.ConnectionState()
 			require.True(t, st.HandshakeComplete)
 			require.Equal(t, ch.keyID, st.KeyID)
+			// Whatever followed the finished message, read with it or
+			// not, is the application's, byte for byte.
+			var got []byte
+			buf := make([]byte, 1+int(chunk)%7)
+			for {
+				n, err := s.Read(buf)
+				got = append(got, buf[:n]...)
+				if err != nil {
+					break
+				}
+			}
+			require.Equal(t, string(xorMask(want, fin)[len(want):]), string(got), "the application's bytes behind the proof")
 			return
 		}
 		requireTypedErr(t, err)
