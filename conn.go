@@ -696,15 +696,12 @@ func (c *Conn) WriteTo(w io.Writer) (int64, error) {
 		return early, err
 	}
 	var n int64
-	switch dst, _ := w.(*Conn); {
-	case dst != nil:
+	if dst, ok := w.(*Conn); ok {
 		n, err = dst.ReadFrom(raw)
-	default:
-		if wt, ok := raw.(io.WriterTo); ok {
-			n, err = wt.WriteTo(w)
-		} else {
-			n, err = io.Copy(w, readerOnly{raw})
-		}
+	} else if wt, ok := raw.(io.WriterTo); ok {
+		n, err = wt.WriteTo(w)
+	} else {
+		n, err = io.Copy(w, readerOnly{raw})
 	}
 	return early + n, err
 }
