@@ -225,3 +225,26 @@ func TestRatioPairsRounds(t *testing.T) {
 	require.NoError(t, err)
 	assert.InDelta(t, 126.0/110, got, 1e-9, "unequal counts: ratio of medians")
 }
+
+// TestJudgeRoundTripReference checks that the connect and CPU goals show
+// the bare round trip (tcp-1rtt) against plain TCP, and this library
+// against the round trip, in their detail.
+func TestJudgeRoundTripReference(t *testing.T) {
+	const in = `BenchmarkConnect/tcp-2         	    5000	    100000 ns/op	    90000 cpu-ns/conn
+BenchmarkConnect/tcp-1rtt-2    	    5000	    125000 ns/op	   100000 cpu-ns/conn
+BenchmarkConnect/auth-2        	    4000	    150000 ns/op	   110000 cpu-ns/conn
+BenchmarkConnectParallel4/tcp-2 	    6000	    90000 ns/op	   100000 cpu-ns/conn
+BenchmarkConnectParallel4/tcp-1rtt-2	    6000	    95000 ns/op	   110000 cpu-ns/conn
+BenchmarkConnectParallel4/auth-2	    5000	    99000 ns/op	   132000 cpu-ns/conn
+`
+	byName := map[string]verdict{}
+	for _, v := range judge(parse([]byte(in))) {
+		byName[v.goal.name] = v
+	}
+	v := byName["connect+auth+echo vs plain TCP"]
+	assert.InDelta(t, 1.5, v.value, 1e-9)
+	assert.Contains(t, v.note, "one extra round trip alone (tcp-1rtt): 1.25x, this library against it: 1.20x")
+	v = byName["CPU per connection, 4 clients, vs plain TCP"]
+	assert.InDelta(t, 1.32, v.value, 1e-9)
+	assert.Contains(t, v.note, "one extra round trip alone (tcp-1rtt): 1.10x, this library against it: 1.20x")
+}
