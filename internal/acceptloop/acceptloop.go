@@ -1,10 +1,9 @@
 // Package acceptloop holds the accept machinery that auth.AuthListener and
 // mpcompat.Listener share: a background loop that accepts raw connections
 // while a semaphore allows, backs off on temporary errors, stops on a
-// permanent one, handshakes each connection on a goroutine of its own (a
-// few of which wait for the next connection once done, see worker) and
-// hands the connections that passed to Accept through an unbuffered
-// channel.
+// permanent one, handshakes each connection on the goroutine that accepted
+// it (the workers take turns at accepting, see worker) and hands the
+// connections that passed to Accept through an unbuffered channel.
 package acceptloop
 
 import (
@@ -27,12 +26,13 @@ type Hooks[P any, C io.Closer] struct {
 	// Acquire takes one handshake slot from sem, waiting while none is
 	// free, and fails once ctx is done. Nil means sem.Acquire(ctx, 1).
 	Acquire func(ctx context.Context, sem *semaphore.Weighted) error
-	// Start runs on the accept loop's goroutine for each raw connection,
-	// before the connection's handshake goroutine starts.
+	// Start runs for each raw connection on the goroutine that accepted
+	// it, before that goroutine hands on the accepting and handshakes the
+	// connection: the next Acquire sees every connection started.
 	Start func(raw net.Conn) P
-	// Handshake runs on the connection's own goroutine under ctx, which
-	// Close cancels. On error it has closed and reported the connection,
-	// and the Loop drops it.
+	// Handshake runs on the goroutine that accepted the connection, under
+	// ctx, which Close cancels. On error it has closed and reported the
+	// connection, and the Loop drops it.
 	Handshake func(ctx context.Context, p P) (C, error)
 	// Stop, if not nil, runs once in Close, after the context given to
 	// Handshake is cancelled and before Close waits for the handshakes:
@@ -56,14 +56,15 @@ type Loop[P any, C io.Closer] struct {
 	stopMsg, retryMsg string
 
 	ready chan C        // handshaken connections, handed to Accept
-	work  chan P        // raw connections, handed to an idle worker
-	idle  atomic.Int32  // workers waiting on work
+	lead  chan struct{} // the leadership, handed to an idle worker
+	idle  atomic.Int32  // workers waiting to lead
 	done  chan struct{} // closed by Close
 	ctx   context.Context
 	stop  context.CancelFunc
 
 	loopDone chan struct{} // closed when the accept loop has ended
 	loopErr  error         // the permanent error that ended it, if any
+	backoff  time.Duration // the leader's wait after a temporary error
 
 	closeOnce sync.Once
 	closeErr  error
@@ -82,7 +83,7 @@ func New[P any, C io.Closer](inner net.Listener, maxHandshakes int, h Hooks[P, C
 		stopMsg:  h.Prefix + "accept failed; the listener stops",
 		retryMsg: h.Prefix + "accept failed; retrying",
 		ready:    make(chan C),
-		work:     make(chan P),
+		lead:     make(chan struct{}),
 		done:     make(chan struct{}),
 		ctx:      ctx,
 		stop:     stop,
@@ -92,7 +93,7 @@ func New[P any, C io.Closer](inner net.Listener, maxHandshakes int, h Hooks[P, C
 		l.h.Acquire = func(ctx context.Context, sem *semaphore.Weighted) error { return sem.Acquire(ctx, 1) }
 	}
 	l.wg.Add(1)
-	go l.acceptLoop()
+	go l.worker()
 	return l
 }
 
@@ -151,76 +152,80 @@ func (l *Loop[P, C]) Close() error {
 	return l.closeErr
 }
 
-// acceptLoop accepts raw connections while the semaphore allows, and
-// starts a handshake for each.
-func (l *Loop[P, C]) acceptLoop() {
-	defer l.wg.Done()
-	defer close(l.loopDone)
-	var backoff time.Duration
-	for {
-		if err := l.h.Acquire(l.ctx, l.sem); err != nil {
-			return // closed
-		}
-		raw, err := l.inner.Accept()
-		if err != nil {
-			l.sem.Release(1)
-			select {
-			case <-l.done:
-				return
-			default:
-			}
-			if !Temporary(err, l.h.TemporaryMethod) {
-				l.loopErr = err
-				l.log(slog.LevelError, l.stopMsg, slog.String("error", err.Error()))
-				return
-			}
-			backoff = max(5*time.Millisecond, min(2*backoff, time.Second))
-			l.log(slog.LevelWarn, l.retryMsg, slog.String("error", err.Error()), slog.Duration("retry_in", backoff))
-			t := time.NewTimer(backoff)
-			select {
-			case <-t.C:
-			case <-l.done:
-				t.Stop()
-				return
-			}
-			continue
-		}
-		backoff = 0
-		p := l.h.Start(raw)
-		// An idle worker takes the connection if one is waiting; otherwise
-		// a new one starts.
-		select {
-		case l.work <- p:
-		default:
-			l.wg.Add(1)
-			go l.worker(p)
-		}
-	}
-}
-
-// maxIdleWorkers is how many handshake goroutines wait for the next
-// connection once their own has been handed to Accept. A worker that
-// waits keeps the stack its handshake grew, so the next handshake neither
-// starts a goroutine nor copies its stack as it deepens; more than a few
-// are only needed under bursts, and those workers end.
+// The workers take turns at accepting: one of them, the leader, waits in
+// the inner listener's Accept. Once it has a connection it hands the
+// leadership to an idle worker (or starts one) and handshakes the
+// connection itself, so a handshake starts on the goroutine that accepted
+// it, without a hand-off. After handing its connection to Accept, a
+// worker waits to lead again, unless maxIdleWorkers already do: a worker
+// that waits keeps the stack its handshake grew, so the next handshake
+// neither starts a goroutine nor copies its stack as it deepens.
 const maxIdleWorkers = 4
 
-// worker handshakes connections and queues them for Accept: first p, then
-// whatever the accept loop hands it while it is one of the idle workers.
-func (l *Loop[P, C]) worker(p P) {
+// worker leads first: New starts the first one, and every later one
+// starts as the new leader of a worker that has just accepted.
+func (l *Loop[P, C]) worker() {
 	defer l.wg.Done()
 	for {
+		p, ok := l.acceptOne()
+		if !ok {
+			close(l.loopDone)
+			return
+		}
+		select {
+		case l.lead <- struct{}{}:
+		default:
+			l.wg.Add(1)
+			go l.worker()
+		}
 		l.serve(p)
 		if l.idle.Add(1) > maxIdleWorkers {
 			l.idle.Add(-1)
 			return
 		}
 		select {
-		case p = <-l.work:
+		case <-l.lead:
 			l.idle.Add(-1)
 		case <-l.done:
 			l.idle.Add(-1)
 			return
+		}
+	}
+}
+
+// acceptOne accepts the next raw connection while the semaphore allows,
+// backing off on temporary errors, and starts its handshake (Hooks.Start).
+// It reports false once the loop has ended: Close, or a permanent error
+// in loopErr. Only the leader calls it.
+func (l *Loop[P, C]) acceptOne() (p P, ok bool) {
+	for {
+		if err := l.h.Acquire(l.ctx, l.sem); err != nil {
+			return p, false // closed
+		}
+		raw, err := l.inner.Accept()
+		if err == nil {
+			l.backoff = 0
+			return l.h.Start(raw), true
+		}
+		l.sem.Release(1)
+		select {
+		case <-l.done:
+			return p, false
+		default:
+		}
+		if !Temporary(err, l.h.TemporaryMethod) {
+			l.loopErr = err
+			l.log(slog.LevelError, l.stopMsg, slog.String("error", err.Error()))
+			return p, false
+		}
+		l.backoff = max(5*time.Millisecond, min(2*l.backoff, time.Second))
+		l.log(slog.LevelWarn, l.retryMsg, slog.String("error", err.Error()), slog.Duration("retry_in", l.backoff))
+		t := time.NewTimer(l.backoff)
+		select {
+		case <-t.C:
+		case <-l.done:
+			t.Stop()
+			return p, false
 		}
 	}
 }

@@ -67,9 +67,9 @@ func startLoop(t *testing.T, hs func(net.Conn) (net.Conn, error)) (*Loop[net.Con
 }
 
 // TestWorkersAreReused checks that one connection after another is
-// handshaken by the same worker goroutine, that a burst of handshakes
-// runs on as many workers at once, and that afterwards at most
-// maxIdleWorkers of them stay.
+// handshaken by the same two worker goroutines taking turns, that a burst
+// of handshakes runs on as many workers at once, and that afterwards at
+// most maxIdleWorkers of them wait.
 func TestWorkersAreReused(t *testing.T) {
 	var (
 		mu   sync.Mutex
@@ -102,7 +102,9 @@ func TestWorkersAreReused(t *testing.T) {
 		require.Eventually(t, func() bool { return l.idle.Load() == 1 }, 10*time.Second, 100*time.Microsecond)
 	}
 	mu.Lock()
-	assert.Len(t, gids, 1, "one connection at a time: one worker, reused")
+	// One connection at a time: two workers take turns, one leading (in
+	// the inner Accept) while the other handshakes.
+	assert.LessOrEqual(t, len(gids), 2, "one connection at a time needs no new goroutine per connection: %v", gids)
 	clear(gids)
 	gate = make(chan struct{})
 	g := gate
