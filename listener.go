@@ -12,9 +12,10 @@ import (
 )
 
 // AuthListener is a net.Listener whose Accept returns only connections that
-// passed the handshake. A background loop accepts raw connections and
-// handshakes each on its own goroutine under the handshake timeout, so a
-// slow or silent client never delays others. Failed handshakes are closed,
+// passed the handshake. Background goroutines take turns at accepting raw
+// connections, and each handshakes the one it accepted under the handshake
+// timeout while another accepts the next, so a slow or silent client never
+// delays others. Failed handshakes are closed,
 // reported to the hook and the logger, and never returned from Accept: a
 // server such as net/http keeps serving.
 type AuthListener struct {
@@ -137,8 +138,8 @@ func (l *AuthListener) acquire(ctx context.Context, sem *semaphore.Weighted) err
 }
 
 // start wraps a raw connection and tracks its handshake for eviction. It
-// runs on the accept loop, so a full listener always sees every handshake
-// it may evict.
+// runs before the next connection is accepted, so a full listener always
+// sees every handshake it may evict.
 func (l *AuthListener) start(raw net.Conn) *Conn {
 	c := newConn(raw, l.cfg, false)
 	c.watched = true

@@ -9,9 +9,10 @@ import (
 )
 
 // Listener accepts connections from multiprocessing.connection Clients.
-// A background loop accepts raw connections and runs each handshake on its
-// own goroutine under the handshake timeout, so a slow or silent peer never
-// delays others. Only peers that passed both challenges come out of
+// Background goroutines take turns at accepting raw connections, and each
+// runs the handshake of the one it accepted under the handshake timeout
+// while another accepts the next, so a slow or silent peer never delays
+// others. Only peers that passed both challenges come out of
 // Accept; failed handshakes are closed and reported to the hook and the
 // logger.
 type Listener struct {
