@@ -4,14 +4,19 @@ import "io"
 
 // A server reads the client's proof together with whatever the client sent
 // behind it that has already arrived, usually its first request: one read
-// instead of two. Those bytes wait in the Conn, in a pooled buffer, for the
-// application's first Read (or io.Copy), in a pooled buffer that goes
-// back to the pool once they have been read or the Conn is closed. The
-// read itself goes into the handshake's own buffer, so a handshake waiting
-// for a proof holds no more memory than before. In a sealed mode
-// they are the first records, and start the record layer's read buffer
-// instead (sealEarly). Nothing reaches the application before the proof
-// has verified: a failed handshake drops them with the connection.
+// instead of two. The read goes into the handshake's own buffer, so a
+// handshake waiting for a proof holds no more memory than before; the
+// bytes behind the proof are then copied into a pooled buffer where they
+// wait for the application's first Read (or io.Copy), and the buffer goes
+// back to the pool once they have been read or the Conn is closed. In a
+// sealed mode they are the first records and start the record layer's
+// read buffer instead (sealEarly). Nothing reaches the application before
+// the proof has verified: a failed handshake drops them with the
+// connection.
+
+// The early bytes come out of a handshake buffer, so a read buffer holds
+// them all.
+const _ = uint(pooledReadBufLen - hsBufLen)
 
 // keepEarly keeps a copy of b, the bytes read behind the client's proof,
 // for the application.
