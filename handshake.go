@@ -25,8 +25,9 @@ const hsBufLen = 1024
 const _ = uint(hsBufLen - (maxClientHello + maxServerHello + 2*64 + maxFinished + minEarlyRoom))
 
 // minEarlyRoom is the least room a server's handshake buffer leaves for
-// application bytes read together with the client's proof.
-const minEarlyRoom = 256
+// application bytes read together with the client's proof: what the
+// largest layout above leaves, the figure PROTOCOL.md gives.
+const minEarlyRoom = 414
 
 // hsBufs pools handshake buffers: a handshake needs no allocation for its
 // messages.
